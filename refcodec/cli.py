@@ -1,0 +1,187 @@
+"""``refcodec`` command line: encode, decode, extract, info, demo. ``main(argv) -> int``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from refcodec.errors import LGSError
+
+EPILOG = "Errors are printed on one line; the exit status is 1 for bad input, 2 for bad usage."
+
+
+def _levels_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--level", type=int, default=None,
+                   help="highest layer kept for regions not named with --roi (default: all)")
+    p.add_argument("--roi", action="append", default=[], metavar="NAME=K",
+                   help="highest layer kept for the region labelled NAME (0 drops it); repeatable")
+    p.add_argument("--max-bytes", type=int, default=None,
+                   help="use only the first N bytes of the input (simulates a partial download)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="refcodec", description="LGS (Layered Gaussian Splats) reference codec",
+                                 epilog=EPILOG)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    e = sub.add_parser("encode", help="encode a 3DGS scene (.ply, .splat, .spz, compressed .ply) to .lgs")
+    e.add_argument("input")
+    e.add_argument("output")
+    e.add_argument("--layers", type=int, default=8, help="quality layers L (default 8)")
+    e.add_argument("--overcomplete", type=int, default=16,
+                   help="overcomplete layers searched, a multiple of --layers (default 16)")
+    e.add_argument("--first-layer", type=int, default=None,
+                   help="n1, Gaussians in the first overcomplete layer (default 2%% of the scene, <= 100000)")
+    e.add_argument("--quality", default="high", help="max, high (default), medium, low, preview")
+    e.add_argument("--roi", action="append", default=[], metavar="SPEC",
+                   help="NAME=box:x0,y0,z0,x1,y1,z1 | NAME=sphere:cx,cy,cz,r | NAME=indices:FILE.npy")
+    e.add_argument("--roi-property", default=None, metavar="PROP",
+                   help="one region per non-zero value of this integer per-Gaussian input property")
+    e.add_argument("--quiet", action="store_true")
+
+    d = sub.add_parser("decode", help="decode an .lgs (or a prefix of one) to a 3DGS PLY")
+    d.add_argument("input")
+    d.add_argument("output")
+    _levels_args(d)
+    d.add_argument("--with-labels", action="store_true",
+                   help="add per-Gaussian properties lgs_layer and lgs_region")
+    d.add_argument("--strict", action="store_true",
+                   help="fail on a segment that fails its checksum instead of dropping it")
+    d.add_argument("--quiet", action="store_true")
+
+    x = sub.add_parser("extract", help="write a smaller .lgs holding only the selected layers/regions")
+    x.add_argument("input")
+    x.add_argument("output")
+    _levels_args(x)
+
+    i = sub.add_parser("info", help="header, ROI table and bytes per layer/region/kind")
+    i.add_argument("input")
+    i.add_argument("--json", action="store_true")
+
+    m = sub.add_parser("demo", help="generate a scene, encode it, decode prefixes and ROI subsets")
+    m.add_argument("--gaussians", type=int, default=100_000)
+    m.add_argument("--sh-degree", type=int, default=1)
+    m.add_argument("--out", default=None, help="also write the scene and the .lgs into this folder")
+    return ap
+
+
+def _read(path: str, max_bytes: int | None = None) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read() if max_bytes is None else f.read(max(0, max_bytes))
+    return data
+
+
+def _parse_roi_levels(items: list) -> dict:
+    out = {}
+    for it in items:
+        name, sep, k = it.rpartition("=")
+        if not sep or not name or not k.lstrip("-").isdigit():
+            raise ValueError(f"--roi {it!r}: expected NAME=K")
+        out[name] = int(k)
+    return out
+
+
+def _cmd_encode(a) -> int:
+    from refcodec.encoder import EncodeOptions, encode_scene
+    from refcodec.io.load import load_scene
+    from refcodec.roi import parse_roi, property_regions
+
+    t0 = time.perf_counter()
+    scene = load_scene(a.input)
+    specs = [parse_roi(s) for s in a.roi]
+    if a.roi_property:
+        specs += property_regions(scene, a.roi_property)
+    t1 = time.perf_counter()
+    data = encode_scene(scene, EncodeOptions(layers=a.layers, overcomplete=a.overcomplete,
+                                             first_layer=a.first_layer, quality=a.quality,
+                                             regions=specs, progress=None if not a.quiet else False))
+    t2 = time.perf_counter()
+    Path(a.output).write_bytes(data)
+    if not a.quiet:
+        print(f"{scene.n:,} Gaussians -> {len(data):,} bytes ({8 * len(data) / max(1, scene.n):.1f} bits/Gaussian), "
+              f"read {t1 - t0:.2f} s, encode {t2 - t1:.2f} s")
+    return 0
+
+
+def _selection(a, front):
+    from refcodec.decoder import resolve_levels
+    return resolve_levels(front, a.level, _parse_roi_levels(a.roi))
+
+
+def _cmd_decode(a) -> int:
+    import numpy as np
+
+    from refcodec.container import read_front
+    from refcodec.decoder import decode
+    from refcodec.io.ply import write_ply
+
+    data = _read(a.input, a.max_bytes)
+    t0 = time.perf_counter()
+    levels = _selection(a, read_front(data))
+    res = decode(data, levels, strict=a.strict)
+    t1 = time.perf_counter()
+    extra = None
+    if a.with_labels:
+        extra = {"lgs_layer": res.layer.astype(np.uint8), "lgs_region": res.region.astype(np.uint16)}
+    write_ply(a.output, res.scene, extra=extra)
+    for u in res.problems:
+        print(f"warning: dropped layer {u.layer} region {u.region} ({u.count:,} Gaussians): "
+              f"{u.status}{': ' + u.detail if u.detail else ''}", file=sys.stderr)
+    if not a.quiet:
+        print(f"{res.scene.n:,} of {res.front.info.total_gaussians:,} Gaussians from {len(data):,} bytes "
+              f"in {t1 - t0:.2f} s")
+    return 0
+
+
+def _cmd_extract(a) -> int:
+    from refcodec.container import read_front
+    from refcodec.decoder import extract
+
+    data = _read(a.input, a.max_bytes)
+    out = extract(data, _selection(a, read_front(data)))
+    Path(a.output).write_bytes(out)
+    print(f"wrote {len(out):,} of {len(data):,} bytes")
+    return 0
+
+
+def _cmd_info(a) -> int:
+    from refcodec.info import describe, format_text
+
+    d = describe(_read(a.input))
+    print(json.dumps(d, indent=2) if a.json else format_text(d))
+    return 0
+
+
+def _cmd_demo(a) -> int:
+    from refcodec.demo import run_demo
+
+    print(run_demo(a.gaussians, a.sh_degree, a.out))
+    return 0
+
+
+COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "extract": _cmd_extract,
+            "info": _cmd_info, "demo": _cmd_demo}
+
+
+def main(argv: list | None = None) -> int:
+    ap = _parser()
+    try:
+        a = ap.parse_args(argv)
+    except SystemExit as e:  # argparse exits on --help (0) and bad usage (2)
+        return int(e.code or 0)
+    try:
+        return COMMANDS[a.cmd](a)
+    except LGSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

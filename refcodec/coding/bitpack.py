@@ -1,0 +1,127 @@
+"""Raw bit fields, packed LSB-first (spec 6.5).
+
+The stream is a sequence of bits.  A value ``v`` of ``n`` bits contributes bit 0 of ``v``
+first, then bit 1, ..., bit n-1.  Stream bit ``k`` is stored in byte ``k // 8`` at bit
+position ``k % 8`` (value ``1 << (k % 8)``).  The last byte is zero-padded; the byte length
+is exactly ``ceil(total_bits / 8)``.
+
+Implementation: the bit stream is viewed as little-endian 64-bit words.  A field of at most
+64 bits starting at stream bit ``o`` lies in word ``o // 64`` and possibly word
+``o // 64 + 1``, so packing is two vectorized scatter-ORs and unpacking two gathers; there
+is no loop over values.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from refcodec.errors import CorruptError
+
+__all__ = ["pack", "unpack", "packed_size"]
+
+_U64 = np.uint64
+MAX_FIELD_BITS = 64
+
+
+def _check_nbits(nbits) -> np.ndarray:
+    nb = np.asarray(nbits)
+    if nb.ndim != 1:
+        nb = nb.reshape(-1)
+    if nb.size and (nb.dtype.kind not in "ui" or int(nb.min()) < 0
+                    or int(nb.max()) > MAX_FIELD_BITS):
+        raise ValueError(f"bit counts must be integers in 0..{MAX_FIELD_BITS}")
+    return nb.astype(np.int64)
+
+
+def packed_size(nbits) -> int:
+    """Byte length of the packed stream: ceil(sum(nbits) / 8)."""
+    nb = _check_nbits(nbits)
+    return (int(nb.sum()) + 7) // 8
+
+
+# 2**n - 1 for n = 0..64
+_MASK = np.array([(1 << i) - 1 for i in range(MAX_FIELD_BITS + 1)], dtype=_U64)
+# Values are processed in chunks so that the temporaries stay in cache (about 2x faster
+# than whole-array passes); the chunking changes nothing in the result.
+_CHUNK = 1 << 16
+
+
+def pack(values, nbits) -> bytes:
+    """spec 6.5: pack ``values[i]`` in ``nbits[i]`` bits each, in index order.
+
+    Raises ValueError if a value does not fit its bit count (an encoder bug).
+    """
+    nb = _check_nbits(nbits)
+    v = np.asarray(values)
+    if v.dtype.kind == "i":
+        if v.size and int(v.min()) < 0:
+            raise ValueError("bit-packed values must be non-negative")
+    elif v.dtype.kind not in "ub" and v.size:
+        raise TypeError(f"bit-packed values must be integers, got dtype {v.dtype}")
+    v = v.astype(_U64).reshape(-1)
+    if v.shape != nb.shape:
+        raise ValueError("values and nbits differ in length")
+    if v.size == 0:
+        return b""
+    nb64 = nb.astype(_U64)
+    ends = np.cumsum(nb64)
+    total = int(ends[-1])
+    nwords = (total + 63) // 64
+    words = np.zeros(nwords + 2, dtype=_U64)      # zero-width fields may start at word nwords
+    for a in range(0, v.size, _CHUNK):
+        b = min(a + _CHUNK, v.size)
+        vc = v[a:b]
+        if bool(np.any(vc & ~_MASK[nb[a:b]])):
+            raise ValueError("a value does not fit in its bit count")
+        st = ends[a:b] - nb64[a:b]
+        w = (st >> _U64(6)).astype(np.intp)      # non-decreasing
+        sh = st & _U64(63)
+        lo = vc << sh
+        # the part that spills into the next word, v >> (64 - sh), as two shifts so that
+        # sh == 0 gives 0 rather than an undefined 64-bit shift
+        spill = (vc >> _U64(1)) >> (_U64(63) - sh)
+        # fields are disjoint, so each word is the OR of the contributions aimed at it;
+        # w is sorted, so those are contiguous runs: reduce each run, then scatter.
+        heads = np.flatnonzero(np.diff(w, prepend=-1))
+        uw = w[heads]
+        words[uw] |= np.bitwise_or.reduceat(lo, heads)
+        words[uw + 1] |= np.bitwise_or.reduceat(spill, heads)
+    return words.astype("<u8").tobytes()[: (total + 7) // 8]
+
+
+def unpack(data, nbits) -> np.ndarray:
+    """spec 6.5: inverse of :func:`pack`; returns uint64 values.
+
+    Raises CorruptError if ``data`` is not exactly ``ceil(sum(nbits)/8)`` bytes long or a
+    padding bit of the last byte is set.
+    """
+    nb = _check_nbits(nbits)
+    buf = data if isinstance(data, (bytes, bytearray)) else bytes(data)
+    nbytes = len(buf)
+    nb64 = nb.astype(_U64)
+    ends = np.cumsum(nb64)
+    total = int(ends[-1]) if nb.size else 0
+    need = (total + 7) // 8
+    if nbytes < need:
+        raise CorruptError(f"raw bit stream too short: {nbytes} bytes, need {need}")
+    if nbytes > need:
+        raise CorruptError(f"raw bit stream too long: {nbytes} bytes, expected {need}")
+    out = np.zeros(nb.size, dtype=_U64)
+    if total == 0:
+        return out
+    if total % 8 and buf[need - 1] >> (total % 8):
+        raise CorruptError("raw bit stream: nonzero padding bits")
+    nwords = (total + 63) // 64
+    padded = np.zeros((nwords + 2) * 8, dtype=np.uint8)    # see pack()
+    padded[:nbytes] = np.frombuffer(buf, dtype=np.uint8)
+    words = padded.view("<u8")
+    for a in range(0, nb.size, _CHUNK):
+        b = min(a + _CHUNK, nb.size)
+        st = ends[a:b] - nb64[a:b]
+        w = (st >> _U64(6)).astype(np.intp)
+        sh = st & _U64(63)
+        lo = words[w] >> sh
+        w += 1
+        lo |= (words[w] << _U64(1)) << (_U64(63) - sh)     # v << (64 - sh), 0 if sh == 0
+        lo &= _MASK[nb[a:b]]
+        out[a:b] = lo
+    return out

@@ -1,0 +1,187 @@
+"""Coded integer streams (spec 6.4): the public entropy-coding API.
+
+``encode_uints`` turns unsigned integers into hybrid-uint tokens (spec 6.2), codes the tokens
+with interleaved rANS using one static table per context (spec 6.3), packs the extra bits
+LSB-first (spec 6.5) and serializes everything as ``IntStream`` (container/schema.py).
+``decode_uints`` is its exact, integer-only inverse and trusts nothing in ``data``: every
+problem is reported as CorruptError.  ``encode_channels``/``decode_channels`` wrap both for
+an (N, C) matrix stored channel-major with context = channel index (spec 6.6).
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from construct import ConstructError
+
+from refcodec.container.schema import IntStream
+from refcodec.coding import bitpack, hybrid_uint, rans
+from refcodec.errors import CorruptError
+
+__all__ = ["encode_uints", "decode_uints", "encode_channels", "decode_channels"]
+
+MAX_CONTEXTS = 255          # spec 6.4: num_contexts is a u8
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+
+def encode_uints(values, contexts, num_contexts: int, lanes_log2: int | None = None) -> bytes:
+    """Encode ``values`` (unsigned, < 2**64) as one IntStream (spec 6.4).
+
+    ``contexts[i]`` (0 <= contexts[i] < num_contexts <= 255) selects the probability table
+    that codes value i; the decoder must be given the same contexts.  ``lanes_log2``
+    overrides the encoder's lane choice (``rans.choose_lanes_log2``).  Raises ValueError or
+    TypeError on bad arguments.
+    """
+    num_contexts = _check_num_contexts(num_contexts, ValueError)
+    vals = np.asarray(values).reshape(-1)
+    ctx = np.asarray(contexts).reshape(-1)
+    if vals.size != ctx.size:
+        raise ValueError(f"{vals.size} values but {ctx.size} contexts")
+    if ctx.size and (ctx.dtype.kind not in "ui" or int(ctx.min()) < 0
+                     or int(ctx.max()) >= num_contexts):
+        raise ValueError(f"contexts must be integers in 0..{num_contexts - 1}")
+    n = vals.size
+    if lanes_log2 is None:
+        lanes_log2 = rans.choose_lanes_log2(n)
+    if not 0 <= int(lanes_log2) <= rans.MAX_LANES_LOG2:
+        raise ValueError(f"lanes_log2 must be in 0..{rans.MAX_LANES_LOG2}")
+    lanes_log2 = int(lanes_log2)
+
+    tokens, nbits, extra = hybrid_uint.split(vals)                       # spec 6.2
+    ctx_i = ctx.astype(np.intp)
+    counts = np.bincount(ctx_i * rans.MAX_NSYM + tokens,
+                         minlength=num_contexts * rans.MAX_NSYM)
+    counts = counts.reshape(num_contexts, rans.MAX_NSYM)
+    freqs: list[list[int]] = []
+    for c in range(num_contexts):
+        used = np.flatnonzero(counts[c])
+        if used.size == 0:
+            freqs.append([])                                              # nsym = 0
+        else:
+            nsym = int(used[-1]) + 1
+            freqs.append(rans.normalize_freqs(counts[c, :nsym]).tolist())
+    states, words = rans.encode(tokens, ctx_i, freqs, lanes_log2)        # spec 6.3
+    raw = bitpack.pack(extra, nbits)                                     # spec 6.5
+    return IntStream.build(dict(
+        num_contexts=num_contexts,
+        tables=[dict(nsym=len(f), freqs=f) for f in freqs],
+        lanes_log2=lanes_log2,
+        num_words=int(words.size),
+        states=states.astype("<u4").tobytes(),
+        words=words.astype("<u2").tobytes(),
+        raw_len=len(raw),
+        raw=raw,
+    ))
+
+
+def encode_channels(matrix) -> bytes:
+    """spec 6.6: encode an (N, C) unsigned matrix channel-major, context = channel index."""
+    m = np.asarray(matrix)
+    if m.ndim != 2:
+        raise ValueError("encode_channels needs an (N, C) matrix")
+    N, C = m.shape
+    if C > MAX_CONTEXTS:
+        raise ValueError(f"at most {MAX_CONTEXTS} channels")
+    ctx = np.repeat(np.arange(C, dtype=np.uint8), N)
+    return encode_uints(m.T.reshape(-1), ctx, C)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+class _GuardedStream(io.BytesIO):
+    """BytesIO that stops runaway LEB128 VarInts early.
+
+    construct's VarInt reads one byte at a time and assembles the value in quadratic time,
+    so a long run of continuation bytes (0x80..0xFF) could stall the parser.  Valid tables
+    never have more than a few single-byte reads with the high bit set in a row (u8 counts
+    may be >= 128, and a frequency <= 4096 needs at most one continuation byte), so a run
+    longer than 4 is corrupt (a frequency >= 2**21 at least).
+    """
+
+    _MAX_RUN = 4
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self._run = 0
+
+    def read(self, size=-1):
+        b = super().read(size)
+        if size == 1 and len(b) == 1 and b[0] & 0x80:
+            self._run += 1
+            if self._run > self._MAX_RUN:
+                raise CorruptError("IntStream: VarInt frequency too long")
+        else:
+            self._run = 0
+        return b
+
+
+def _varint_len(v: int) -> int:
+    return max(1, (int(v).bit_length() + 6) // 7)
+
+
+def _check_num_contexts(num_contexts, exc) -> int:
+    try:
+        nc = int(num_contexts)
+    except (TypeError, ValueError):
+        raise exc(f"num_contexts must be an integer, got {num_contexts!r}") from None
+    if not 0 <= nc <= MAX_CONTEXTS:
+        raise exc(f"num_contexts must be in 0..{MAX_CONTEXTS}, got {nc}")
+    return nc
+
+
+def _parse(data: bytes):
+    """spec 6.4: parse with the schema; the stream must end exactly at the end of data."""
+    stream = _GuardedStream(data)
+    try:
+        st = IntStream.parse_stream(stream)
+    except ConstructError as e:
+        raise CorruptError(f"IntStream: malformed or truncated ({type(e).__name__})") from None
+    if stream.tell() != len(data):
+        raise CorruptError(
+            f"IntStream: {len(data) - stream.tell()} trailing bytes after the stream")
+    # spec 6.3: frequencies are minimal LEB128; with all fixed-size fields accounted for,
+    # any non-minimal VarInt shows up as extra length.
+    canon = 1 + sum(1 + sum(_varint_len(f) for f in tb.freqs) for tb in st.tables)
+    canon += 1 + 4 + (4 << st.lanes_log2) + 2 * st.num_words + 4 + st.raw_len
+    if canon != len(data):
+        raise CorruptError("IntStream: a table frequency is not a minimal LEB128 VarInt")
+    return st
+
+
+def decode_uints(data, contexts, num_contexts: int) -> np.ndarray:
+    """Decode one IntStream (spec 6.4) holding ``len(contexts)`` values; returns uint64.
+
+    ``contexts`` and ``num_contexts`` must be those the encoder used.  Any malformation of
+    ``data`` (or contexts that cannot match it) raises CorruptError.  Work and memory are
+    O(len(contexts) + len(data)).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CorruptError(f"IntStream: expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    num_contexts = _check_num_contexts(num_contexts, CorruptError)
+    ctx = np.asarray(contexts).reshape(-1)
+    if ctx.size and (ctx.dtype.kind not in "ui" or int(ctx.min()) < 0
+                     or int(ctx.max()) >= num_contexts):
+        raise CorruptError(f"IntStream: contexts must be integers in 0..{num_contexts - 1}")
+    st = _parse(data)
+    if st.num_contexts != num_contexts:
+        raise CorruptError(
+            f"IntStream: {st.num_contexts} contexts in the stream, expected {num_contexts}")
+    freqs = [list(tb.freqs) for tb in st.tables]
+    tokens = rans.decode(st.states, st.words, ctx, freqs)                # spec 6.3
+    nbits = hybrid_uint.extra_bits(tokens)                               # spec 6.2
+    extra = bitpack.unpack(st.raw, nbits)                                # spec 6.5
+    return hybrid_uint.join(tokens, extra, check=False)   # unpack masks to nbits
+
+
+def decode_channels(data, n: int, C: int) -> np.ndarray:
+    """spec 6.6: inverse of :func:`encode_channels`; returns an (n, C) uint64 matrix."""
+    n, C = int(n), int(C)
+    if n < 0 or not 0 <= C <= MAX_CONTEXTS:
+        raise CorruptError(f"decode_channels: bad shape ({n}, {C})")
+    ctx = np.repeat(np.arange(C, dtype=np.uint8), n)
+    vals = decode_uints(data, ctx, C)
+    return np.ascontiguousarray(vals.reshape(C, n).T)

@@ -1,0 +1,330 @@
+"""Interleaved rANS with static per-context tables (spec 6.3).
+
+Constants: PROB_BITS = 12 (frequencies sum to M = 4096), RANS_L = 2**16 (lower bound of
+the normalized state interval [2**16, 2**32)), 16-bit renormalization words, 32-bit state.
+
+Symbol ``i`` (0-based) of ``n`` is coded in lane ``k = i mod K`` at step ``t = i div K``
+(``K = 2**lanes_log2``); its table is that of context ``ctx[i]``.  Both sides know ``ctx``.
+
+Normative decoding (spec 6.3)::
+
+    x[k] = states[k] (u32 LE) for k < K; p = 0; T = ceil(n/K)
+    for t in 0..T-1:
+      for each k ascending with i = t*K+k < n:
+         c = ctx[i]; slot = x[k] & 4095
+         s = the symbol with cum[c][s] <= slot < cum[c][s] + freq[c][s]
+         x[k] = freq[c][s] * (x[k] >> 12) + slot - cum[c][s]; out[i] = s
+      for each k ascending with i = t*K+k < n:
+         if x[k] < 2**16:
+            if p == num_words: error
+            x[k] = (x[k] << 16) | words[p]; p += 1
+    at the end: p == num_words and x[k] == 2**16 for every k < K, else error
+
+Encoding is the exact inverse (steps T-1 down to 0, states start at 2**16, words of one
+step are collected in descending lane order and the whole word list is reversed at the
+end).  Both directions here are vectorized across lanes: the only Python loop runs over
+the T steps.  ``rans_reference`` holds the obviously-correct scalar version used by tests.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from refcodec.errors import CorruptError
+
+__all__ = [
+    "PROB_BITS", "PROB_SCALE", "RANS_L", "MAX_LANES_LOG2", "MAX_NSYM", "TARGET_STEPS",
+    "normalize_freqs", "choose_lanes_log2", "validate_tables", "encode", "decode",
+]
+
+PROB_BITS = 12
+PROB_SCALE = 1 << PROB_BITS          # M = 4096
+RANS_L = 1 << 16                     # lower bound of the state interval
+MAX_LANES_LOG2 = 12                  # spec 6.4: lanes_log2 <= 12
+MAX_NSYM = 136                       # spec 6.2/6.3: hybrid-uint alphabet
+TARGET_STEPS = 2048                  # encoder's aim for the number of steps (not normative)
+
+_SLOT_MASK = PROB_SCALE - 1
+_XMAX_SHIFT = 20   # encoder: x_max(f) = ((RANS_L >> PROB_BITS) << 16) * f = f << 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoder-side helpers (not normative: any tables that pass validation are valid)
+
+def normalize_freqs(counts) -> np.ndarray:
+    """Scale symbol counts to frequencies summing to exactly 4096 (int64 array).
+
+    Deterministic and integer-only: every symbol with count > 0 gets freq >= 1 and every
+    symbol with count 0 gets freq 0.  Method: floor(count * 4096 / total), raised to 1 where
+    that is 0; a deficit is handed out one unit each to the symbols with the largest
+    remainders (ties: lowest index); an excess (from the raised ones) is taken one unit at a
+    time from the symbol with the largest frequency (ties: lowest index), never below 1.
+    Raises ValueError if there are no symbols or more than 4096 distinct ones.
+    """
+    c = [int(x) for x in np.asarray(counts).reshape(-1).tolist()]
+    if any(x < 0 for x in c):
+        raise ValueError("symbol counts must be non-negative")
+    total = sum(c)
+    if total == 0:
+        raise ValueError("normalize_freqs needs at least one symbol with count > 0")
+    nz = [i for i, x in enumerate(c) if x > 0]
+    if len(nz) > PROB_SCALE:
+        raise ValueError("more than 4096 distinct symbols")
+    f = [0] * len(c)
+    rem = [0] * len(c)
+    raised = [False] * len(c)
+    for i in nz:
+        q, r = divmod(c[i] * PROB_SCALE, total)
+        if q == 0:
+            q, raised[i] = 1, True
+        f[i], rem[i] = q, r
+    diff = PROB_SCALE - sum(f)
+    if diff > 0:
+        # deficit <= number of non-raised symbols with a nonzero remainder
+        order = sorted((i for i in nz if not raised[i] and rem[i] > 0),
+                       key=lambda i: (-rem[i], i))
+        for i in order[:diff]:
+            f[i] += 1
+        diff = PROB_SCALE - sum(f)
+        if diff > 0:                     # cannot happen, but stay exact whatever the input
+            f[max(nz, key=lambda i: (f[i], -i))] += diff
+    while diff < 0:                      # excess < number of raised symbols
+        i = max(nz, key=lambda j: (f[j], -j))
+        f[i] -= 1
+        diff += 1
+    return np.asarray(f, dtype=np.int64)
+
+
+def choose_lanes_log2(n: int, target_steps: int = TARGET_STEPS) -> int:
+    """Encoder's lane count: the smallest L in 0..12 with ceil(n / 2**L) <= target_steps.
+
+    Few lanes keep the per-lane overhead (a 4-byte final state each) small; enough lanes
+    keep the number of decoder steps, which is what a vectorized decoder pays per call
+    (roughly 10-20 us each), at ``target_steps`` (default 2048) or fewer.  Above
+    ``target_steps * 4096`` symbols it returns 12 (more steps then).
+    Not normative: a decoder accepts any lanes_log2 in 0..12.
+    """
+    n = int(n)
+    target_steps = max(1, int(target_steps))
+    for L in range(MAX_LANES_LOG2 + 1):
+        if -(-n >> L) <= target_steps:
+            return L
+    return MAX_LANES_LOG2
+
+
+# ---------------------------------------------------------------------------------------------
+# Table validation and lookup (spec 6.3)
+
+def validate_tables(freqs: Sequence[Sequence[int]], used: np.ndarray | Sequence[bool]) -> None:
+    """spec 6.3: raise CorruptError unless every table is valid.
+
+    A table is valid if it has at most 136 entries and either has 0 entries (nsym = 0) or
+    its frequencies sum to exactly 4096.  A context used by at least one symbol must not have
+    nsym = 0.
+    """
+    used = np.asarray(used, dtype=bool)
+    if len(freqs) != used.size:
+        raise CorruptError("rANS: number of tables does not match the number of contexts")
+    for c, fr in enumerate(freqs):
+        nsym = len(fr)
+        if nsym > MAX_NSYM:
+            raise CorruptError(f"rANS table {c}: nsym {nsym} > {MAX_NSYM}")
+        if nsym == 0:
+            if used[c]:
+                raise CorruptError(f"rANS table {c}: empty table for a context in use")
+            continue
+        vals = [int(x) for x in fr]
+        if any(v < 0 for v in vals):
+            raise CorruptError(f"rANS table {c}: negative frequency")
+        if sum(vals) != PROB_SCALE:
+            raise CorruptError(
+                f"rANS table {c}: frequencies sum to {sum(vals)}, must be {PROB_SCALE}")
+
+
+def _freq_arrays(freqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(freq, cum) as (C, 136) int64 arrays, zero-padded."""
+    C = len(freqs)
+    f = np.zeros((C, MAX_NSYM), dtype=np.int64)
+    for c, fr in enumerate(freqs):
+        if len(fr):
+            f[c, : len(fr)] = np.asarray(fr, dtype=np.int64)
+    cum = np.zeros_like(f)
+    np.cumsum(f[:, :-1], axis=1, out=cum[:, 1:])
+    return f, cum
+
+
+def _slot_tables(freqs: Sequence[Sequence[int]], used: np.ndarray):
+    """Per (context, slot) lookup: symbol, freq and slot - cum, flattened as c*4096 + slot.
+
+    Only the contexts in use are filled in (the others are never looked up)."""
+    C = len(freqs)
+    sym = np.zeros(C * PROB_SCALE, dtype=np.uint8)
+    frq = np.zeros(C * PROB_SCALE, dtype=np.int32)
+    bias = np.zeros(C * PROB_SCALE, dtype=np.int32)
+    for c, fr in enumerate(freqs):
+        if len(fr) == 0 or not used[c]:
+            continue
+        fa = np.asarray(fr, dtype=np.int64)
+        s = np.repeat(np.arange(len(fa), dtype=np.int64), fa)     # validated: 4096 slots
+        cum = np.concatenate(([0], np.cumsum(fa)[:-1]))
+        lo, hi = c * PROB_SCALE, (c + 1) * PROB_SCALE
+        sym[lo:hi] = s
+        frq[lo:hi] = fa[s]
+        bias[lo:hi] = np.arange(PROB_SCALE, dtype=np.int64) - cum[s]
+    return sym, frq, bias
+
+
+def _check_ctx(ctx: np.ndarray, num_contexts: int) -> np.ndarray:
+    ctx = np.asarray(ctx)
+    if ctx.ndim != 1:
+        raise CorruptError("rANS: contexts must be a 1-D array")
+    if ctx.size and (ctx.dtype.kind not in "ui" or int(ctx.min()) < 0
+                     or int(ctx.max()) >= num_contexts):
+        raise CorruptError(f"rANS: context index outside 0..{num_contexts - 1}")
+    return ctx.astype(np.intp)
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoder (inverse of spec 6.3)
+
+def encode(symbols, contexts, freqs: Sequence[Sequence[int]], lanes_log2: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """rANS-encode ``symbols`` (symbol i with table ``freqs[contexts[i]]``).
+
+    Returns ``(states, words)``: uint32 array of K = 2**lanes_log2 final states and the
+    uint16 word list in decoder reading order.  Raises ValueError on a symbol whose
+    frequency is 0 or that is outside its table, or on invalid tables.
+    """
+    sym = np.asarray(symbols).reshape(-1)
+    if not 0 <= int(lanes_log2) <= MAX_LANES_LOG2:
+        raise ValueError(f"lanes_log2 must be in 0..{MAX_LANES_LOG2}")
+    K = 1 << int(lanes_log2)
+    n = sym.size
+    try:
+        ctx = _check_ctx(contexts, len(freqs))
+        if ctx.size != n:
+            raise ValueError("symbols and contexts differ in length")
+        validate_tables(freqs, np.bincount(ctx, minlength=len(freqs)) > 0)
+    except CorruptError as e:                        # encoder input: a caller error
+        raise ValueError(str(e)) from None
+    states = np.full(K, RANS_L, dtype=np.uint64)
+    if n == 0:
+        return states.astype(np.uint32), np.zeros(0, dtype=np.uint16)
+    if sym.dtype.kind not in "ui" or int(sym.min()) < 0 or int(sym.max()) >= MAX_NSYM:
+        raise ValueError("symbols must be integers in 0..135")
+    f_tab, c_tab = _freq_arrays(freqs)
+    flat = ctx * MAX_NSYM + sym.astype(np.intp)
+    f_sym = f_tab.reshape(-1)[flat].astype(np.uint64)
+    if bool(np.any(f_sym == 0)):
+        raise ValueError("a symbol has frequency 0 in its table")
+    c_sym = c_tab.reshape(-1)[flat].astype(np.uint64)
+    T = -(-n // K)
+    pad = T * K - n
+    if pad:
+        f_sym = np.concatenate((f_sym, np.ones(pad, dtype=np.uint64)))
+        c_sym = np.concatenate((c_sym, np.zeros(pad, dtype=np.uint64)))
+    f_sym = f_sym.reshape(T, K)
+    c_sym = c_sym.reshape(T, K)
+    xmax = f_sym << np.uint64(_XMAX_SHIFT)          # x >= xmax -> emit a word first
+    chunks = []
+    x = states
+    s16 = np.uint64(16)
+    pb = np.uint64(PROB_BITS)
+    m16 = np.uint64(0xFFFF)
+    for t in range(T - 1, -1, -1):
+        kk = K if t < T - 1 else K - pad
+        xs = x[:kk]
+        f = f_sym[t, :kk]
+        emit = xs >= xmax[t, :kk]
+        if emit.any():
+            idx = np.flatnonzero(emit)
+            chunks.append((xs[idx[::-1]] & m16))    # descending lane order (spec 6.3)
+            xs[idx] >>= s16
+        q, r = np.divmod(xs, f)
+        xs[:] = (q << pb) + r + c_sym[t, :kk]
+    if chunks:
+        words = np.concatenate(chunks)[::-1].astype(np.uint16)
+    else:
+        words = np.zeros(0, dtype=np.uint16)
+    return x.astype(np.uint32), words
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoder (spec 6.3)
+
+def decode(states, words, contexts, freqs: Sequence[Sequence[int]]) -> np.ndarray:
+    """Decode ``len(contexts)`` symbols (uint8) following spec 6.3.
+
+    ``states``: K = 2**L uint32 values (or their 4*K little-endian bytes); ``words``: the
+    uint16 words (or their little-endian bytes).  Validates the tables (CorruptError) and
+    raises CorruptError if the words run out, are not all consumed, or a final state is not
+    2**16.  Integer-only and bit-exact.
+    """
+    x = _as_u32(states, "states")
+    K = x.size
+    if K == 0 or K & (K - 1) or K > (1 << MAX_LANES_LOG2):
+        raise CorruptError("rANS: the number of lanes must be a power of two <= 4096")
+    w = _as_u16(words)
+    W = w.size
+    ctx = _check_ctx(contexts, len(freqs))
+    n = ctx.size
+    used = np.bincount(ctx, minlength=len(freqs)) > 0
+    validate_tables(freqs, used)
+    out = np.zeros(0, dtype=np.uint8)
+    p = 0
+    if n:
+        sym_t, frq_t, bias_t = _slot_tables(freqs, used)
+        T = -(-n // K)
+        pad = T * K - n
+        # All state arithmetic is in int64 (values stay below 2**32, nothing overflows),
+        # which also makes the slot index directly usable as a gather index.
+        # idx[t, k] becomes context * 4096 + slot of the symbol decoded at (t, k); the
+        # symbols themselves are looked up in one pass after the loop.
+        idx = ctx * PROB_SCALE
+        if pad:
+            idx = np.concatenate((idx, np.zeros(pad, dtype=idx.dtype)))
+        idx = idx.astype(np.int64).reshape(T, K)
+        x = x.astype(np.int64)
+        wx = w.astype(np.int64)
+        for t in range(T):
+            if t < T - 1 or pad == 0:
+                xs, it = x, idx[t]
+            else:
+                kk = K - pad
+                xs, it = x[:kk], idx[t, :kk]
+            it |= xs & _SLOT_MASK                     # + slot (context * 4096 has no low bits)
+            xs >>= PROB_BITS
+            xs *= frq_t[it]
+            xs += bias_t[it]                          # freq * (x >> 12) + slot - cum
+            lanes = np.flatnonzero(xs < RANS_L)      # ascending lane order
+            cnt = lanes.size
+            if cnt:
+                if p + cnt > W:
+                    raise CorruptError("rANS: ran out of words")
+                xs[lanes] = (xs[lanes] << 16) | wx[p:p + cnt]
+                p += cnt
+        out = sym_t[idx.reshape(-1)[:n]]
+    if p != W:
+        raise CorruptError(f"rANS: {W - p} words left over")
+    if bool(np.any(x != RANS_L)):
+        raise CorruptError("rANS: a final state is not 2**16 (corrupt stream)")
+    return out
+
+
+def _as_u32(a, what: str) -> np.ndarray:
+    if isinstance(a, (bytes, bytearray, memoryview)):
+        b = bytes(a)
+        if len(b) % 4:
+            raise CorruptError(f"rANS: {what} length is not a multiple of 4")
+        return np.frombuffer(b, dtype="<u4").astype(np.uint32)
+    return np.asarray(a, dtype=np.uint32).reshape(-1).copy()
+
+
+def _as_u16(a) -> np.ndarray:
+    if isinstance(a, (bytes, bytearray, memoryview)):
+        b = bytes(a)
+        if len(b) % 2:
+            raise CorruptError("rANS: word data length is odd")
+        return np.frombuffer(b, dtype="<u2").astype(np.uint16)
+    return np.asarray(a, dtype=np.uint16).reshape(-1)

@@ -1,0 +1,140 @@
+"""The LGS 1.0 byte layout, declared once with ``construct`` (spec 3-5).
+
+Encoder and decoder both import these structs; there is no second hand-written reader or
+writer. All integers are little-endian. Section numbers refer to spec/lgs-1.0.md.
+"""
+from construct import (
+    Array, Bytes, Check, Float32l, GreedyBytes, Int8ul, Int16ul, Int32sl, Int32ul, Int64ul,
+    PascalString, PrefixedArray, Struct, Terminated, VarInt, this,
+)
+
+# ---------------------------------------------------------------------------------------------
+# spec 6.3: one probability table of the rANS coder. ``nsym`` frequencies, each a LEB128 VarInt.
+RansTable = Struct(
+    "nsym" / Int8ul,
+    Check(this.nsym <= 136),
+    "freqs" / Array(this.nsym, VarInt),
+)
+
+# spec 6.4: a coded integer stream: rANS-coded tokens (one table per context) plus the raw
+# extra bits of the hybrid-uint tokens (spec 6.2).
+IntStream = Struct(
+    "num_contexts" / Int8ul,
+    "tables" / Array(this.num_contexts, RansTable),
+    "lanes_log2" / Int8ul,
+    Check(this.lanes_log2 <= 12),
+    "num_words" / Int32ul,
+    "states" / Bytes(4 * (1 << this.lanes_log2)),
+    "words" / Bytes(2 * this.num_words),
+    "raw_len" / Int32ul,
+    "raw" / Bytes(this.raw_len),
+)
+
+# ---------------------------------------------------------------------------------------------
+# spec 3.1: the fixed header, 16 bytes, that starts every LGS file.
+MAGIC = b"\x89LGS\r\n\x1a\n"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+
+FixedHeader = Struct(
+    "magic" / Bytes(8),
+    "version_major" / Int8ul,
+    "version_minor" / Int8ul,
+    "flags" / Int16ul,          # reserved, zero
+    "front_length" / Int32ul,   # bytes from the start of the file to the end of the front CRC
+)
+FIXED_HEADER_SIZE = 16
+
+# spec 3.2: attribute channels in coding order. Channel count = 14 + SH rest width.
+SH_REST_WIDTH = (0, 9, 24, 45)
+BASE_CHANNELS = 11  # opacity, scale x3, rotation x4, sh_dc x3 (spec 3.2)
+
+
+def num_channels(sh_degree: int) -> int:
+    return BASE_CHANNELS + SH_REST_WIDTH[sh_degree]
+
+
+SceneInfo = Struct(
+    "sh_degree" / Int8ul,
+    Check(this.sh_degree <= 3),
+    "num_layers" / Int8ul,
+    Check(this.num_layers >= 1),
+    "num_regions" / Int16ul,
+    Check(this.num_regions >= 1),
+    "num_segments" / Int32ul,
+    "total_gaussians" / Int32ul,
+    "quality" / Int8ul,               # informative: the encoder preset id (spec 3.2)
+    "reserved" / Bytes(3),            # zero
+    "origin" / Array(3, Float32l),
+    "voxel_size" / Array(3, Float32l),
+    "steps" / Array(lambda ctx: BASE_CHANNELS + SH_REST_WIDTH[ctx.sh_degree], Float32l),
+)
+
+# spec 3.3: one region of the ROI table.
+SOURCE_KINDS = {0: "rest", 1: "box", 2: "sphere", 3: "property", 4: "indices", 5: "click"}
+
+Prompt = Struct(                      # spec 3.3: click-prompt metadata (view, pixel, threshold)
+    "view" / Int16ul,
+    "flags" / Int16ul,                # bit 0: negative click; other bits zero
+    "x" / Float32l,
+    "y" / Float32l,
+    "threshold" / Float32l,
+)
+
+Region = Struct(
+    "region_id" / Int16ul,
+    "label" / PascalString(Int8ul, "utf8"),
+    "source" / Int8ul,
+    "flags" / Int8ul,                 # reserved, zero
+    "bbox_min" / Array(3, Float32l),
+    "bbox_max" / Array(3, Float32l),
+    "params" / PrefixedArray(Int8ul, Float32l),
+    "prompts" / PrefixedArray(Int8ul, Prompt),
+    "counts" / Array(this._.info.num_layers, Int32ul),
+)
+
+# spec 3.4: one entry of the table of contents.
+KIND_GEOMETRY = 1
+KIND_DUPLICATES = 2
+KIND_ATTRIBUTES = 3
+KIND_NAMES = {KIND_GEOMETRY: "geometry", KIND_DUPLICATES: "duplicates", KIND_ATTRIBUTES: "attributes"}
+KIND_ANCILLARY_BIT = 0x80
+SEG_FLAG_ABSENT = 0x01
+
+TocEntry = Struct(
+    "layer" / Int8ul,
+    "region" / Int16ul,
+    "kind" / Int8ul,
+    "flags" / Int8ul,
+    "reserved" / Int8ul,              # zero
+    "offset" / Int64ul,
+    "length" / Int32ul,
+    "crc32" / Int32ul,
+    "deps" / PrefixedArray(Int8ul, Int32ul),
+)
+MIN_TOC_ENTRY_SIZE = 23
+MIN_REGION_SIZE = 2 + 1 + 1 + 1 + 24 + 1 + 1
+
+# spec 3: everything after the fixed header up to the CRC is the "front"; the CRC-32 covers the
+# fixed header and the front.
+Front = Struct(
+    "info" / SceneInfo,
+    "regions" / Array(this.info.num_regions, Region),
+    "toc" / Array(this.info.num_segments, TocEntry),
+    Terminated,
+)
+
+# ---------------------------------------------------------------------------------------------
+# spec 5: segment payloads.
+GeometryPayload = Struct(             # spec 5.1
+    "num_voxels" / Int32ul,
+    "codes" / GreedyBytes,            # IntStream (spec 6.4), one context: Morton deltas
+)
+
+AttributesPayload = Struct(           # spec 5.3
+    "num_channels" / Int8ul,
+    "centers" / Array(this.num_channels, Int32sl),
+    "stream" / GreedyBytes,           # IntStream (spec 6.4), context = channel, channel-major
+)
+
+DuplicatePair = Struct("voxel" / Int32ul, "extra" / Int32ul)   # spec 5.2, inside DEFLATE

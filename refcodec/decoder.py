@@ -1,0 +1,192 @@
+"""The LGS decoder: any byte prefix, any (layer, region) selection (spec 8).
+
+Imports only numpy, the container and the coding modules: no torch, render, layering or roi.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from refcodec.coding import attributes, duplicates, geometry, morton
+from refcodec.coding.quantization import dequantize_attributes, dequantize_positions, split_attributes
+from refcodec.container import assemble, info_dict, read_front, region_dicts, toc_dicts
+from refcodec.container.front import FrontMatter
+from refcodec.container.schema import num_channels
+from refcodec.errors import ChecksumError, CorruptError, LGSError
+from refcodec.scene import Scene
+
+DEFAULT_MAX_GAUSSIANS = 1 << 26
+
+
+@dataclass
+class UnitReport:
+    layer: int
+    region: int
+    count: int
+    status: str  # decoded | not selected | absent | incomplete | checksum | corrupt | dependency
+    detail: str = ""
+
+
+@dataclass
+class DecodeResult:
+    scene: Scene
+    layer: np.ndarray     # (N,) uint8, the layer of each decoded Gaussian
+    region: np.ndarray    # (N,) uint16, its region
+    front: FrontMatter
+    units: list = field(default_factory=list)  # UnitReport, file order
+
+    @property
+    def problems(self) -> list:
+        """Units lost to a checksum failure, corrupt content, or a lost dependency."""
+        return [u for u in self.units if u.status in ("checksum", "corrupt", "dependency")]
+
+
+def resolve_levels(front: FrontMatter, level: int | None = None, roi_levels: dict | None = None) -> list:
+    """Per-region maximum layer (spec 8.1). ``roi_levels`` maps region labels (or indices) to
+    levels; other regions get ``level`` (None: all layers). Level 0 excludes a region."""
+    nl, nr = front.info.num_layers, front.info.num_regions
+    base = nl if level is None else level
+    levels = [base] * nr
+    labels = {r.label: i for i, r in enumerate(front.regions)}
+    for key, k in (roi_levels or {}).items():
+        if isinstance(key, str) and key in labels:
+            i = labels[key]
+        elif isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+            i = int(key)
+            if not 0 <= i < nr:
+                raise ValueError(f"region index {i} out of range (0..{nr - 1})")
+        else:
+            raise ValueError(f"no region labelled {key!r} (regions: {', '.join(labels)})")
+        levels[i] = k
+    for k in levels:
+        if k < 0:
+            raise ValueError("levels must be >= 0")
+    return [min(k, nl) for k in levels]
+
+
+class _SegmentCheck:
+    """Availability of segments in ``data`` (spec 8.2), computed lazily and memoized."""
+
+    def __init__(self, data: bytes, front: FrontMatter, strict: bool):
+        self.data, self.front, self.strict = data, front, strict
+        self.memo: dict = {}
+
+    def status(self, i: int) -> str:
+        if i not in self.memo:
+            self.memo[i] = self._status(i)
+        return self.memo[i]
+
+    def _status(self, i: int) -> str:
+        e = self.front.toc[i]
+        if e.flags & 1:
+            return "absent"
+        if e.offset + e.length > len(self.data):
+            return "incomplete"
+        if zlib.crc32(self.payload(i)) != e.crc32:
+            if self.strict:
+                raise ChecksumError(f"segment {i} (layer {e.layer}, region {e.region}) fails its checksum")
+            return "checksum"
+        for d in e.deps:
+            if self.status(d) != "ok":
+                return "dependency"
+        return "ok"
+
+    def payload(self, i: int) -> bytes:
+        e = self.front.toc[i]
+        return self.data[e.offset: e.offset + e.length]
+
+
+def decode_unit_arrays(front: FrontMatter, unit, payload) -> tuple[np.ndarray, np.ndarray]:
+    """Decode one unit to (positions float32 (n,3), attributes float32 (n,C)). spec 8.3."""
+    info = front.info
+    codes = geometry.decode(payload(unit.geometry), unit.count)
+    dup = payload(unit.duplicates) if unit.duplicates is not None else None
+    mult = duplicates.decode(dup, len(codes), unit.count)
+    q = attributes.decode(payload(unit.attributes), unit.count, num_channels(info.sh_degree))
+    vox = np.repeat(morton.decode(codes), mult, axis=0)
+    return (dequantize_positions(vox, info.origin, info.voxel_size),
+            dequantize_attributes(q, info.steps))
+
+
+def decode(data: bytes, levels: list | None = None, strict: bool = False,
+           max_gaussians: int = DEFAULT_MAX_GAUSSIANS) -> DecodeResult:
+    """Decode ``data`` (a whole LGS file or any prefix of one).
+
+    ``levels[r]`` is the highest layer kept for region r (None: everything). Units that are
+    selected and whose segments are all present, complete and valid are decoded; the rest are
+    reported in ``DecodeResult.units``. Raises only for the conditions of spec 9.
+    """
+    data = bytes(data)
+    front = read_front(data, max_gaussians)
+    if levels is None:
+        levels = [front.info.num_layers] * front.info.num_regions
+    if len(levels) != front.info.num_regions:
+        raise ValueError(f"need one level per region ({front.info.num_regions})")
+    check = _SegmentCheck(data, front, strict)
+    reports, pos, att, lay, reg = [], [], [], [], []
+    for u in front.units:
+        if u.count == 0:
+            continue
+        rep = UnitReport(u.layer, u.region, u.count, "decoded")
+        reports.append(rep)
+        if u.layer > levels[u.region]:
+            rep.status = "not selected"
+            continue
+        bad = [check.status(i) for i in u.critical if check.status(i) != "ok"]
+        if bad:
+            rep.status = next(s for s in ("checksum", "dependency", "absent", "incomplete") if s in bad)
+            continue
+        try:
+            p, a = decode_unit_arrays(front, u, check.payload)
+        except CorruptError as e:
+            if strict:
+                raise
+            rep.status, rep.detail = "corrupt", str(e)
+            continue
+        pos.append(p)
+        att.append(a)
+        lay.append(np.full(len(p), u.layer, np.uint8))
+        reg.append(np.full(len(p), u.region, np.uint16))
+    # spec 8.4: a unit lost to a checksum failure takes every unit depending on it along.
+    _propagate(front, reports)
+    c = num_channels(front.info.sh_degree)
+    if pos:
+        P, A = np.concatenate(pos), np.concatenate(att)
+        L, R = np.concatenate(lay), np.concatenate(reg)
+    else:
+        P, A = np.zeros((0, 3), np.float32), np.zeros((0, c), np.float32)
+        L, R = np.zeros(0, np.uint8), np.zeros(0, np.uint16)
+    scene = Scene(positions=P, **split_attributes(A))
+    return DecodeResult(scene, L, R, front, reports)
+
+
+def _propagate(front: FrontMatter, reports: list) -> None:
+    """Units whose segments depend on a unit that failed are marked 'dependency' (already
+    excluded from decoding by _SegmentCheck); this only refines the report text."""
+    failed = {(r.layer, r.region) for r in reports if r.status in ("checksum", "corrupt")}
+    for r in reports:
+        if r.status == "dependency" and not r.detail:
+            below = sorted(k for k in failed if k[1] == r.region and k[0] < r.layer)
+            r.detail = f"depends on failed unit(s) {below}" if below else "depends on a failed segment"
+
+
+def extract(data: bytes, levels: list, max_gaussians: int = DEFAULT_MAX_GAUSSIANS) -> bytes:
+    """A smaller valid LGS file holding only the selected, available units (spec 8.5).
+
+    Header and ROI table are kept as they are; every other segment is marked absent.
+    """
+    data = bytes(data)
+    front = read_front(data, max_gaussians)
+    check = _SegmentCheck(data, front, strict=False)
+    keep = set()
+    for u in front.units:
+        if u.layer <= levels[u.region] and all(check.status(i) == "ok" for i in u.critical):
+            keep.update(u.critical)
+            keep.update(i for i in u.ancillary if check.status(i) == "ok")
+    payloads = [check.payload(i) if i in keep else None for i in range(len(front.toc))]
+    return assemble(info_dict(front), region_dicts(front), toc_dicts(front), payloads)
+
+
+__all__ = ["DecodeResult", "UnitReport", "decode", "extract", "resolve_levels", "LGSError"]

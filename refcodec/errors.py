@@ -1,0 +1,37 @@
+"""Every error the decode path raises derives from LGSError (spec 9).
+
+The CLI prints ``str(err)`` on one line and exits non-zero; no traceback.
+"""
+
+
+class LGSError(Exception):
+    """Base class of all LGS format errors."""
+
+
+class TruncatedError(LGSError):
+    """The front matter (header, ROI table, table of contents) is cut short (spec 9.1)."""
+
+
+class BadMagicError(LGSError):
+    """The file does not start with the LGS magic (spec 9.2)."""
+
+
+class UnsupportedVersionError(LGSError):
+    """The major version is not one this decoder implements (spec 9.3)."""
+
+
+class ChecksumError(LGSError):
+    """A CRC-32 does not match (front matter, or a segment in strict mode) (spec 9.4)."""
+
+
+class CorruptError(LGSError):
+    """A field holds a value the spec forbids: offsets out of range, inconsistent counts,
+    bad probability tables, a coded stream that does not end where it must (spec 9.5)."""
+
+
+class LimitError(LGSError):
+    """A declared count is larger than the file can justify or than the decoder's limit (spec 9.6)."""
+
+
+class SceneFormatError(LGSError):
+    """An input scene file (PLY or imported format) is not a 3DGS scene."""

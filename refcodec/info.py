@@ -1,0 +1,67 @@
+"""Summaries of an LGS file: header, ROI table, bytes per layer/region/kind (``refcodec info``)."""
+from __future__ import annotations
+
+from refcodec.coding.quantization import PRESET_NAMES
+from refcodec.container import read_front
+from refcodec.container.schema import KIND_NAMES, SEG_FLAG_ABSENT, SOURCE_KINDS
+
+
+def describe(data: bytes) -> dict:
+    """A JSON-ready description of ``data`` (a whole file or a prefix)."""
+    fm = read_front(data)
+    info = fm.info
+    by_layer, by_region, by_kind = {}, {}, {}
+    segments = []
+    for i, e in enumerate(fm.toc):
+        absent = bool(e.flags & SEG_FLAG_ABSENT)
+        kind = KIND_NAMES.get(e.kind, f"ancillary-{e.kind}")
+        present = not absent and e.offset + e.length <= len(data)
+        segments.append(dict(index=i, layer=e.layer, region=e.region, kind=kind, offset=e.offset,
+                             length=e.length, present=present, absent=absent, deps=list(e.deps)))
+        if present:
+            by_layer[e.layer] = by_layer.get(e.layer, 0) + e.length
+            label = fm.regions[e.region].label
+            by_region[label] = by_region.get(label, 0) + e.length
+            by_kind[kind] = by_kind.get(kind, 0) + e.length
+    cum, acc = [], fm.front_length
+    for layer in range(1, info.num_layers + 1):
+        acc += by_layer.get(layer, 0)
+        cum.append(dict(level=layer, bytes=acc,
+                        gaussians=sum(sum(r.counts[:layer]) for r in fm.regions)))
+    return dict(
+        version=f"{fm.version[0]}.{fm.version[1]}",
+        file_bytes=len(data),
+        front_bytes=fm.front_length,
+        sh_degree=info.sh_degree,
+        layers=info.num_layers,
+        total_gaussians=info.total_gaussians,
+        quality=PRESET_NAMES.get(info.quality, str(info.quality)),
+        origin=list(info.origin), voxel_size=list(info.voxel_size), steps=list(info.steps),
+        regions=[dict(id=r.region_id, label=r.label, source=SOURCE_KINDS[r.source],
+                      bbox=[list(r.bbox_min), list(r.bbox_max)], params=list(r.params),
+                      prompts=len(r.prompts), counts=list(r.counts)) for r in fm.regions],
+        bytes_per_layer=by_layer, bytes_per_region=by_region, bytes_per_kind=by_kind,
+        levels=cum, segments=segments,
+    )
+
+
+def format_text(d: dict) -> str:
+    lines = [
+        f"LGS {d['version']}  {d['file_bytes']:,} bytes (front {d['front_bytes']:,})  "
+        f"{d['total_gaussians']:,} Gaussians  SH degree {d['sh_degree']}  {d['layers']} layers  "
+        f"quality {d['quality']}",
+        "",
+        "regions:",
+    ]
+    for r in d["regions"]:
+        lines.append(f"  {r['id']:>3} {r['label']:<20} {r['source']:<9} {sum(r['counts']):>10,} "
+                     f"Gaussians  per layer {r['counts']}")
+    lines += ["", "level  cumulative bytes  cumulative Gaussians"]
+    for c in d["levels"]:
+        lines.append(f"  {c['level']:>3}  {c['bytes']:>16,}  {c['gaussians']:>20,}")
+    lines += ["", "bytes per kind: " + ", ".join(f"{k} {v:,}" for k, v in d["bytes_per_kind"].items()),
+              "bytes per region: " + ", ".join(f"{k} {v:,}" for k, v in d["bytes_per_region"].items())]
+    missing = sum(1 for s in d["segments"] if not s["present"])
+    if missing:
+        lines.append(f"{missing} of {len(d['segments'])} segments absent or beyond the end of the data")
+    return "\n".join(lines)
