@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     _levels_args(d)
     d.add_argument("--with-labels", action="store_true",
                    help="add per-Gaussian properties lgs_layer and lgs_region")
+    d.add_argument("--raw", action="store_true",
+                   help="write the canonical float32 dump of the conformance suite instead of PLY")
     d.add_argument("--strict", action="store_true",
                    help="fail on a segment that fails its checksum instead of dropping it")
     d.add_argument("--quiet", action="store_true")
@@ -64,6 +66,21 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--gaussians", type=int, default=100_000)
     m.add_argument("--sh-degree", type=int, default=1)
     m.add_argument("--out", default=None, help="also write the scene and the .lgs into this folder")
+
+    r = sub.add_parser("render", help="render orbit views of a scene (.ply, .lgs, .splat, .spz) to PNG; "
+                                      "for an .lgs also a contact sheet of its levels")
+    r.add_argument("input")
+    r.add_argument("--out", required=True, help="folder for the PNGs (created if missing)")
+    r.add_argument("--views", type=int, default=4, help="orbit views (default 4)")
+    r.add_argument("--size", type=int, default=256, help="width and height in pixels (default 256)")
+    r.add_argument("--levels", action=argparse.BooleanOptionalAction, default=None,
+                   help="write levels.png, one tile per cumulative level (default: on for .lgs)")
+    r.add_argument("--level-views", type=int, default=1,
+                   help="orbit views (rows) in levels.png (default 1)")
+    r.add_argument("--up", default="0,-1,0", help="world up direction x,y,z (default 0,-1,0, INRIA/COLMAP)")
+    r.add_argument("--background", default="0,0,0", help="background colour r,g,b in [0, 1] (default 0,0,0)")
+    r.add_argument("--max-bytes", type=int, default=None,
+                   help="for an .lgs, use only the first N bytes (simulates a partial download)")
     return ap
 
 
@@ -125,7 +142,11 @@ def _cmd_decode(a) -> int:
     extra = None
     if a.with_labels:
         extra = {"lgs_layer": res.layer.astype(np.uint8), "lgs_region": res.region.astype(np.uint16)}
-    write_ply(a.output, res.scene, extra=extra)
+    if a.raw:
+        m = np.concatenate([res.scene.positions, res.scene.attribute_matrix()], axis=1)
+        Path(a.output).write_bytes(m.astype("<f4").tobytes())
+    else:
+        write_ply(a.output, res.scene, extra=extra)
     for u in res.problems:
         print(f"warning: dropped layer {u.layer} region {u.region} ({u.count:,} Gaussians): "
               f"{u.status}{': ' + u.detail if u.detail else ''}", file=sys.stderr)
@@ -161,8 +182,55 @@ def _cmd_demo(a) -> int:
     return 0
 
 
+def _cmd_render(a) -> int:
+    from refcodec.container import read_front
+    from refcodec.container.schema import MAGIC
+    from refcodec.decoder import decode
+    from refcodec.io.load import load_scene
+    from refcodec.render import orbit_cameras, render_views, save_png
+    from refcodec.render.pictures import level_sheet
+
+    def triple(text, what):
+        v = [float(t) for t in text.split(",")]
+        if len(v) != 3:
+            raise ValueError(f"--{what} {text!r}: expected three comma-separated numbers")
+        return tuple(v)
+
+    if a.views < 1 or a.size < 8 or a.level_views < 1:
+        raise ValueError("--views and --level-views must be >= 1 and --size >= 8")
+    up, bg = triple(a.up, "up"), triple(a.background, "background")
+    with open(a.input, "rb") as f:
+        is_lgs = f.read(len(MAGIC)) == MAGIC or a.input.lower().endswith(".lgs")
+    data = None
+    t0 = time.perf_counter()
+    if is_lgs:
+        data = _read(a.input, a.max_bytes)
+        read_front(data)
+        scene = decode(data).scene
+    else:
+        scene = load_scene(a.input)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cams = orbit_cameras(scene.positions, n_views=a.views, width=a.size, height=a.size, up=up)
+    written = []
+    for i, res in enumerate(render_views(scene, cams, background=bg)):
+        path = out / f"view_{i:02d}.png"
+        save_png(path, res["rgb"].clamp(0, 1))
+        written.append(path)
+    levels = is_lgs if a.levels is None else a.levels
+    if levels:
+        if not is_lgs:
+            raise ValueError("--levels needs an .lgs input")
+        sheet = level_sheet(data, cams[: a.level_views], background=bg)
+        save_png(out / "levels.png", sheet)
+        written.append(out / "levels.png")
+    print(f"{scene.n:,} Gaussians: wrote {', '.join(p.name for p in written)} to {out} "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "extract": _cmd_extract,
-            "info": _cmd_info, "demo": _cmd_demo}
+            "info": _cmd_info, "demo": _cmd_demo, "render": _cmd_render}
 
 
 def main(argv: list | None = None) -> int:

@@ -29,13 +29,24 @@ class EncodeOptions:
     progress: bool | None = None       # None: a bar only on a terminal
 
 
-def _check_scene(scene) -> None:
+OPACITY_CLAMP = 20.0  # logit; +-inf opacities (alpha exactly 1 or 0, seen in real files) clamp here
+
+
+def _check_scene(scene):
+    """Reject NaN and infinities, except infinite opacity logits which are clamped. Returns the
+    scene to encode (a copy when something was clamped)."""
     for name in ("positions", "opacity", "scales", "rotations", "sh_dc", "sh_rest"):
         arr = getattr(scene, name)
+        if name == "opacity":
+            arr = arr[~np.isinf(arr)]
         if arr.size and not np.all(np.isfinite(arr)):
             raise ValueError(f"scene has non-finite values in {name}")
     if scene.n >= 1 << 31:
         raise ValueError("scene too large for LGS 1.0 (at most 2^31 - 1 Gaussians)")
+    if np.isinf(scene.opacity).any():
+        scene = scene.subset(slice(None))
+        scene.opacity = np.clip(scene.opacity, -OPACITY_CLAMP, OPACITY_CLAMP)
+    return scene
 
 
 def _region_entry(i: int, spec: RegionSpec | None, scene, mask, counts) -> dict:
@@ -77,7 +88,7 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
     """Encode ``scene``; also return ``order``: the full decode's Gaussian j is input Gaussian
     ``order[j]`` (for measuring errors and for tests)."""
     o = options or EncodeOptions()
-    _check_scene(scene)
+    scene = _check_scene(scene)
     labels = [s.label for s in o.regions]
     if len(set(labels)) != len(labels) or "background" in labels:
         raise ValueError("region labels must be unique and not 'background'")

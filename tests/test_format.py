@@ -305,12 +305,6 @@ def test_garbage_after_valid_header_never_crashes(blob):
 # ---------------------------------------------------------------------------------------------
 # golden digests: an unintended bitstream change must fail here (update with the spec version)
 
-GOLDEN = {
-    ("sh0", 2000): None,
-    ("sh3", 700): None,
-}
-
-
 def golden_files():
     a = encode_scene(make_scene(2000, sh_degree=0, seed=11, duplicates=0.03),
                      EncodeOptions(progress=False))

@@ -203,7 +203,9 @@ def test_render_scene_api_alpha_range_and_background():
     g = random_gaussians(30, 1, seed=4)
     scene = scene_from(g)
     cam = tiny_camera()
+    threads = torch.get_num_threads()
     out = render(scene, cam, backend="torch")
+    assert torch.get_num_threads() == threads  # the temporary thread setting is restored
     assert out["rgb"].shape == (20, 24, 3) and out["alpha"].shape == (20, 24)
     assert out["rgb"].dtype == torch.float32
     a = out["alpha"]

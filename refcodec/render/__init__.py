@@ -99,7 +99,7 @@ def gsplat_available() -> bool:
 
 
 def render(scene_or_tensors, camera: Camera, backend: str = "auto", background=(0.0, 0.0, 0.0),
-           return_depth: bool = False, device=None, **kwargs) -> dict:
+           return_depth: bool = False, device=None, num_threads: int | None = 1, **kwargs) -> dict:
     """Render one view.  Returns dict(rgb (H, W, 3), alpha (H, W)) as torch tensors (values of
     ``rgb`` are not clamped to [0, 1]; 3DGS colours can exceed 1).  With ``return_depth`` also
     ``depth`` (H, W), the alpha-weighted mean view-space depth (torch backend).
@@ -107,7 +107,12 @@ def render(scene_or_tensors, camera: Camera, backend: str = "auto", background=(
     ``scene_or_tensors``: a :class:`refcodec.scene.Scene` (numpy), :class:`GaussianTensors`
     (differentiable), or a dict with those field names.  ``backend``: ``"auto"``, ``"torch"``
     or ``"gsplat"``.  Extra keyword arguments go to the backend (torch: ``tile_size``,
-    ``chunk``, ``near``, ``far``, ``sh_degree``).
+    ``chunk``, ``block_size``, ``near``, ``far``, ``sh_degree``).
+
+    ``num_threads`` (torch backend on CPU): torch intra-op threads during the call, restored
+    afterwards; ``None`` leaves torch's setting alone.  The default 1 is deliberate: the
+    renderer's tensors are small, and on the shared 2-core dev machine torch's default of 2
+    OpenMP threads was 4-6x *slower* (threads spin-waiting for a descheduled sibling).
     """
     import torch
     if backend not in ("auto", "torch", "gsplat"):
@@ -122,8 +127,10 @@ def render(scene_or_tensors, camera: Camera, backend: str = "auto", background=(
     if use_gsplat:
         return _render_gsplat(g, camera, background, **kwargs)
     from refcodec.render.torch_renderer import render_torch
+    if g.means.device.type != "cpu":
+        num_threads = None
     out = render_torch(g.means, g.log_scales, g.quats, g.opacity_logits, g.sh, camera,
-                       background=background, return_depth=return_depth, **kwargs)
+                       background=background, return_depth=return_depth, num_threads=num_threads, **kwargs)
     res = {"rgb": out["rgb"], "alpha": out["alpha"]}
     if return_depth:
         res["depth"] = out["depth"]

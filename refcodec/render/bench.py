@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--chunk", type=int, default=32)
     ap.add_argument("--block", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     ap.add_argument("--up", default="0,-1,0")
     ap.add_argument("--png-dir", default=None)
     args = ap.parse_args(argv)

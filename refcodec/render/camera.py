@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(eq=False)
 class Camera:
     """A pinhole camera.  ``viewmat`` is world-to-camera (OpenCV: x right, y down, z forward)."""
 

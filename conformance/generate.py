@@ -1,0 +1,97 @@
+"""Regenerate the conformance cases (python conformance/generate.py). Deterministic.
+
+Each case is a folder under conformance/cases/ with ``input.lgs`` and ``case.json``:
+``levels`` (one per region, or null for all), ``strict``, and the expected result: either
+``gaussians`` + ``sha256`` of the canonical dump (conformance/README.md) or ``error``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from conformance.run import canonical_dump, reference_decode  # noqa: E402
+from refcodec.container import build_front, info_dict, read_front, region_dicts, toc_dicts  # noqa: E402
+from refcodec.decoder import extract  # noqa: E402
+from refcodec.encoder import EncodeOptions, encode_scene  # noqa: E402
+from refcodec.io.synthetic import make_scene, object_boxes  # noqa: E402
+from refcodec.roi import RegionSpec  # noqa: E402
+
+
+def _box(i, n):
+    lo, hi = object_boxes(n)[i]
+    return RegionSpec(f"object{i + 1}", "box", [*map(float, lo), *map(float, hi)])
+
+
+def _with_ancillary(data: bytes) -> bytes:
+    """Insert an unknown ancillary segment (kind 0xC1) after the first unit: a 1.0 decoder skips it."""
+    fm = read_front(data)
+    toc = toc_dicts(fm)
+    payloads = [data[e["offset"]: e["offset"] + e["length"]] for e in toc]
+    at = fm.units[0].attributes + 1
+    toc.insert(at, dict(layer=1, region=0, kind=0xC1, flags=0, reserved=0, offset=0, length=0,
+                        crc32=0, deps=[fm.units[0].geometry]))
+    payloads.insert(at, b"future extension data")
+    for e in toc[at + 1:]:
+        e["deps"] = [d + 1 if d >= at else d for d in e["deps"]]
+    info = info_dict(fm)
+    info["num_segments"] += 1
+    from refcodec.container import assemble
+    return assemble(info, region_dicts(fm), toc, payloads)
+
+
+def cases() -> dict:
+    s0 = make_scene(3000, sh_degree=0, seed=21, duplicates=0.05, objects=1)
+    f0 = encode_scene(s0, EncodeOptions(layers=4, overcomplete=8, regions=[_box(0, 1)], progress=False))
+    s3 = make_scene(1200, sh_degree=3, seed=22, objects=2)
+    f3 = encode_scene(s3, EncodeOptions(layers=8, overcomplete=16, quality="medium",
+                                        regions=[_box(0, 2), _box(1, 2)], progress=False))
+    s1 = make_scene(2000, sh_degree=1, seed=23, duplicates=0.3, objects=1)
+    f1 = encode_scene(s1, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False))
+    fm0 = read_front(f0)
+    mid = fm0.toc[len(fm0.toc) // 2]
+    damaged = bytearray(f0)
+    damaged[mid.offset + mid.length // 2] ^= 0x10
+    v2 = bytearray(f0)
+    v2[8] = 2
+    c = {
+        "sh0-full": (f0, None, False, "SH degree 0, 4 layers, background + 1 box region, 5% duplicates"),
+        "sh3-full": (f3, None, False, "SH degree 3, 8 layers, 3 regions, quality medium"),
+        "sh1-duplicates": (f1, None, False, "SH degree 1, 30% of Gaussians share a voxel"),
+        "sh0-prefix-40pct": (f0[: len(f0) * 2 // 5], None, False, "the first 40% of sh0-full's bytes"),
+        "sh0-prefix-front-only": (f0[: fm0.front_length], None, False, "only the front: no Gaussians"),
+        "sh3-object-full-bg-level2": (f3, [2, 8, 0], False, "region 1 at level 8, background at 2, region 2 dropped"),
+        "sh3-extracted-object": (extract(f3, [0, 8, 0]), None, False, "extract of region 1 alone: absent segments"),
+        "sh0-damaged-segment": (bytes(damaged), None, False, "a flipped bit in one segment: its unit is dropped"),
+        "sh0-damaged-segment-strict": (bytes(damaged), None, True, "the same in strict mode: checksum error"),
+        "sh0-ancillary-segment": (_with_ancillary(f0), None, False, "an unknown ancillary segment is skipped"),
+        "err-truncated-front": (f0[: fm0.front_length - 1], None, False, "cut inside the table of contents"),
+        "err-bad-magic": (b"GIF89a" + f0[6:], None, False, "not an LGS file"),
+        "err-version-2": (bytes(v2), None, False, "major version 2"),
+    }
+    return c
+
+
+def main() -> int:
+    root = HERE / "cases"
+    if root.exists():
+        shutil.rmtree(root)
+    for name, (blob, levels, strict, desc) in cases().items():
+        d = root / name
+        d.mkdir(parents=True)
+        (d / "input.lgs").write_bytes(blob)
+        res = reference_decode(blob, levels, strict)
+        meta = dict(description=desc, levels=levels, strict=strict, **res)
+        (d / "case.json").write_text(json.dumps(meta, indent=2) + "\n")
+        print(f"{name:<28} {len(blob):>8} bytes  {res}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
