@@ -19,6 +19,8 @@ def _levels_args(p: argparse.ArgumentParser) -> None:
                    help="highest layer kept for the region labelled NAME (0 drops it); repeatable")
     p.add_argument("--max-bytes", type=int, default=None,
                    help="use only the first N bytes of the input (simulates a partial download)")
+    p.add_argument("--max-gaussians", type=int, default=None,
+                   help="refuse files declaring more Gaussians (default: 2 GiB of decoded output)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -136,8 +138,8 @@ def _cmd_decode(a) -> int:
 
     data = _read(a.input, a.max_bytes)
     t0 = time.perf_counter()
-    levels = _selection(a, read_front(data))
-    res = decode(data, levels, strict=a.strict)
+    levels = _selection(a, read_front(data, a.max_gaussians))
+    res = decode(data, levels, strict=a.strict, max_gaussians=a.max_gaussians)
     t1 = time.perf_counter()
     extra = None
     if a.with_labels:
@@ -161,7 +163,7 @@ def _cmd_extract(a) -> int:
     from refcodec.decoder import extract
 
     data = _read(a.input, a.max_bytes)
-    out = extract(data, _selection(a, read_front(data)))
+    out = extract(data, _selection(a, read_front(data, a.max_gaussians)), max_gaussians=a.max_gaussians)
     Path(a.output).write_bytes(out)
     print(f"wrote {len(out):,} of {len(data):,} bytes")
     return 0

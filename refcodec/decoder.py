@@ -17,7 +17,6 @@ from refcodec.container.schema import num_channels
 from refcodec.errors import ChecksumError, CorruptError, LGSError
 from refcodec.scene import Scene
 
-DEFAULT_MAX_GAUSSIANS = 1 << 26
 
 
 @dataclass
@@ -111,12 +110,13 @@ def decode_unit_arrays(front: FrontMatter, unit, payload) -> tuple[np.ndarray, n
 
 
 def decode(data: bytes, levels: list | None = None, strict: bool = False,
-           max_gaussians: int = DEFAULT_MAX_GAUSSIANS) -> DecodeResult:
+           max_gaussians: int | None = None) -> DecodeResult:
     """Decode ``data`` (a whole LGS file or any prefix of one).
 
     ``levels[r]`` is the highest layer kept for region r (None: everything). Units that are
     selected and whose segments are all present, complete and valid are decoded; the rest are
     reported in ``DecodeResult.units``. Raises only for the conditions of spec 9.
+    ``max_gaussians`` (default: 2 GiB of decoded float32 values) bounds total_gaussians.
     """
     data = bytes(data)
     front = read_front(data, max_gaussians)
@@ -172,7 +172,7 @@ def _propagate(front: FrontMatter, reports: list) -> None:
             r.detail = f"depends on failed unit(s) {below}" if below else "depends on a failed segment"
 
 
-def extract(data: bytes, levels: list, max_gaussians: int = DEFAULT_MAX_GAUSSIANS) -> bytes:
+def extract(data: bytes, levels: list, max_gaussians: int | None = None) -> bytes:
     """A smaller valid LGS file holding only the selected, available units (spec 8.5).
 
     Header and ROI table are kept as they are; every other segment is marked absent.

@@ -15,6 +15,13 @@ from refcodec.errors import (
 )
 
 MAX_FRONT_LENGTH = 1 << 28  # spec 3.1: a front larger than 256 MiB is rejected (LimitError)
+# spec 4.2: the reference decoder's default limit on the decoded output, 2 GiB of float32 values
+# (3 + C per Gaussian): 36M Gaussians at SH degree 0, 9M at degree 3.
+DEFAULT_MAX_OUTPUT_BYTES = 1 << 31
+
+
+def default_max_gaussians(sh_degree: int) -> int:
+    return DEFAULT_MAX_OUTPUT_BYTES // (4 * (3 + S.num_channels(sh_degree)))
 
 
 @dataclass
@@ -61,7 +68,7 @@ def _check_fixed(data: bytes) -> object:
     return fixed
 
 
-def read_front(data: bytes, max_gaussians: int = 1 << 26) -> FrontMatter:
+def read_front(data: bytes, max_gaussians: int | None = None) -> FrontMatter:
     """Parse and validate the front of ``data`` (a whole file or any prefix of it). spec 4.1."""
     fixed = _check_fixed(data)
     fl = fixed.front_length
@@ -84,6 +91,8 @@ def read_front(data: bytes, max_gaussians: int = 1 << 26) -> FrontMatter:
         raise CorruptError(f"front is malformed: {_short(e)}") from None
     fm = FrontMatter((fixed.version_major, fixed.version_minor), front.info, list(front.regions),
                      list(front.toc), fl)
+    if max_gaussians is None:
+        max_gaussians = default_max_gaussians(info.sh_degree)
     _validate(fm, max_gaussians)
     fm.units = units(fm)
     return fm
