@@ -149,8 +149,6 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
         att.append(a)
         lay.append(np.full(len(p), u.layer, np.uint8))
         reg.append(np.full(len(p), u.region, np.uint16))
-    # spec 8.4: a unit lost to a checksum failure takes every unit depending on it along.
-    _propagate(front, reports)
     c = num_channels(front.info.sh_degree)
     if pos:
         P, A = np.concatenate(pos), np.concatenate(att)
@@ -160,16 +158,6 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
         L, R = np.zeros(0, np.uint8), np.zeros(0, np.uint16)
     scene = Scene(positions=P, **split_attributes(A))
     return DecodeResult(scene, L, R, front, reports)
-
-
-def _propagate(front: FrontMatter, reports: list) -> None:
-    """Units whose segments depend on a unit that failed are marked 'dependency' (already
-    excluded from decoding by _SegmentCheck); this only refines the report text."""
-    failed = {(r.layer, r.region) for r in reports if r.status in ("checksum", "corrupt")}
-    for r in reports:
-        if r.status == "dependency" and not r.detail:
-            below = sorted(k for k in failed if k[1] == r.region and k[0] < r.layer)
-            r.detail = f"depends on failed unit(s) {below}" if below else "depends on a failed segment"
 
 
 def extract(data: bytes, levels: list, max_gaussians: int | None = None) -> bytes:

@@ -352,3 +352,303 @@ def markdown(results: list, settings: dict) -> str:
                      f"{_fmt(c['lgs_psnr_at_peer_bytes'])} | {_fmt(c['lgs_psnr_gain_db'], 2)} | "
                      f"{'-' if bd is None else f'{bd:+.1f}%'} |")
     return "\n".join(L) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# Rate-distortion plot, drawn with numpy (no matplotlib)
+# ------------------------------------------------------------------------------------------------
+BLUE, ORANGE, RED, GREEN, PURPLE = (31, 119, 180), (255, 127, 14), (214, 39, 40), (44, 160, 44), (148, 103, 189)
+PEER_STYLE = {"SOG": (RED, "square"), "SPZ": (GREEN, "triangle")}
+
+
+def _stamp(img, xs, ys, color, r: int = 0):
+    H, W = img.shape[:2]
+    xs = np.round(np.asarray(xs, dtype=np.float64)).astype(np.int64)
+    ys = np.round(np.asarray(ys, dtype=np.float64)).astype(np.int64)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            x, y = xs + dx, ys + dy
+            ok = (x >= 0) & (x < W) & (y >= 0) & (y < H)
+            img[y[ok], x[ok]] = color
+
+
+def _line(img, x0, y0, x1, y1, color, width: int = 1, dash: float = 0.0):
+    n = int(max(abs(x1 - x0), abs(y1 - y0)) * 2) + 2
+    t = np.linspace(0.0, 1.0, n)
+    xs, ys = x0 + (x1 - x0) * t, y0 + (y1 - y0) * t
+    if dash:
+        s = t * math.hypot(x1 - x0, y1 - y0)
+        keep = (s // dash) % 2 == 0
+        xs, ys = xs[keep], ys[keep]
+    _stamp(img, xs, ys, color, r=width // 2)
+
+
+def _marker(img, x, y, shape: str, color, r: int = 4):
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    if shape == "circle":
+        m = xx * xx + yy * yy <= r * r + 1
+    elif shape == "square":
+        m = np.ones_like(xx, dtype=bool)
+    elif shape == "triangle":
+        m = (yy >= -r) & (np.abs(xx) * 2 <= (yy + r))
+    else:  # diamond
+        m = np.abs(xx) + np.abs(yy) <= r
+    _stamp(img, x + xx[m], y + yy[m], color)
+
+
+def _nice_step(span: float, target: int = 5) -> float:
+    raw = span / max(1, target)
+    mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    for m in (1, 2, 2.5, 5, 10):
+        if m * mag >= raw:
+            return m * mag
+    return 10 * mag
+
+
+def _bytes_label(v: float) -> str:
+    for unit, f in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if v >= f:
+            return f"{v / f:g}{unit}"
+    return f"{v:g}"
+
+
+def _byte_ticks(lo: float, hi: float) -> list:
+    """Tick values (bytes) between 10**lo and 10**hi: 1-2-5 per decade, or every decade."""
+    ticks = []
+    for e in range(int(math.floor(lo)) - 1, int(math.ceil(hi)) + 1):
+        for m in (1, 2, 5):
+            v = m * 10.0 ** e
+            if lo <= math.log10(v) <= hi:
+                ticks.append(v)
+    if len(ticks) > 9:
+        ticks = [v for v in ticks if abs(math.log10(v) - round(math.log10(v))) < 1e-9] or ticks[::3]
+    return ticks
+
+
+def _panel(r: dict, w: int, h: int) -> np.ndarray:
+    from refcodec.render.pictures import draw_text, text_size
+
+    img = np.full((h, w, 3), 255, dtype=np.uint8)
+    left, right, top, bottom = 52, 14, 30, 34
+    series = []  # (label, color, shape, [(bytes, psnr, tag)], dashed)
+    series.append(("LGS presets", BLUE, "circle",
+                   [(x["bytes"], x["psnr"], x["setting"]) for x in r["lgs"]], False))
+    if r["curve"]["levels"]:
+        series.append((f"LGS {r['curve']['preset']} levels", ORANGE, "diamond",
+                       [(x["bytes"], x["psnr"], f"L{x['level']}") for x in r["curve"]["levels"]], True))
+    for p in r["peers"]:
+        if p.get("status") == "ok":
+            col, shp = PEER_STYLE.get(p["codec"], (PURPLE, "square"))
+            series.append((p["codec"], col, shp, [(p["bytes"], p["psnr"], p["codec"])], False))
+    pts = [(b, q) for s in series for b, q, _ in s[3] if _num(q) is not None and b > 0]
+    title = f"{r['scene']}: {r['gaussians']:,} Gaussians"
+    draw_text(img, title, left, 8, (0, 0, 0), scale=2 if text_size(title, 2)[0] < w - left else 1)
+    if not pts:
+        draw_text(img, "no finite PSNR to plot", left, h // 2, (0, 0, 0))
+        return img
+    lx = np.log10([b for b, _ in pts])
+    qy = np.array([q for _, q in pts], dtype=np.float64)
+    xlo, xhi = lx.min(), lx.max()
+    if xhi - xlo < 0.2:
+        xlo, xhi = xlo - 0.1, xhi + 0.1
+    pad = 0.06 * (xhi - xlo)
+    xlo, xhi = xlo - pad, xhi + pad
+    ylo, yhi = qy.min(), qy.max()
+    if yhi - ylo < 1.0:
+        ylo, yhi = ylo - 0.5, yhi + 0.5
+    pad = 0.08 * (yhi - ylo)
+    ylo, yhi = ylo - pad, yhi + pad
+    x0, x1, y0, y1 = left, w - right, top, h - bottom
+
+    def X(b):
+        return x0 + (math.log10(b) - xlo) / (xhi - xlo) * (x1 - x0)
+
+    def Y(q):
+        return y1 - (q - ylo) / (yhi - ylo) * (y1 - y0)
+
+    grid, axis, grey = (225, 225, 225), (0, 0, 0), (90, 90, 90)
+    step = _nice_step(yhi - ylo)
+    q = math.ceil(ylo / step) * step
+    while q <= yhi:
+        yy = Y(q)
+        _line(img, x0, yy, x1, yy, grid)
+        lab = f"{q:g}"
+        draw_text(img, lab, x0 - 4 - text_size(lab)[0], int(round(yy)) - 3, grey)
+        q += step
+    for b in _byte_ticks(xlo, xhi):
+        xx = X(b)
+        _line(img, xx, y0, xx, y1, grid)
+        lab = _bytes_label(b)
+        draw_text(img, lab, int(round(xx)) - text_size(lab)[0] // 2, y1 + 5, grey)
+    _line(img, x0, y0, x0, y1, axis)
+    _line(img, x0, y1, x1, y1, axis)
+    draw_text(img, "bytes (log scale)", (x0 + x1) // 2 - text_size("bytes (log scale)")[0] // 2, h - 12, axis)
+    draw_text(img, "PSNR dB", 4, top - 12, axis)
+    for label, col, shp, sp, dashed in series:
+        sp = [(b, q, t) for b, q, t in sp if _num(q) is not None and b > 0]
+        sp.sort()
+        for (b0, q0, _), (b1, q1, _) in zip(sp, sp[1:]):
+            _line(img, X(b0), Y(q0), X(b1), Y(q1), col, width=2, dash=6.0 if dashed else 0.0)
+        for b, q, tag in sp:
+            _marker(img, int(round(X(b))), int(round(Y(q))), shp, col, r=4 if not dashed else 3)
+            if not dashed or tag in ("L1", sp[-1][2]):
+                tx = int(round(X(b))) + 6
+                if tx + text_size(tag)[0] > x1:
+                    tx = int(round(X(b))) - 6 - text_size(tag)[0]
+                draw_text(img, tag, tx, int(round(Y(q))) - (11 if not dashed else -4), col)
+    # legend, bottom-right inside the axes
+    ly = y1 - 8 - 12 * len(series)
+    lx0 = x1 - 8 - max(text_size(s[0])[0] for s in series) - 22
+    img[ly - 4:y1 - 4, lx0 - 4:x1 - 4] = 255
+    for i, (label, col, shp, _, dashed) in enumerate(series):
+        yy = ly + 12 * i + 3
+        _line(img, lx0, yy, lx0 + 14, yy, col, width=2, dash=4.0 if dashed else 0.0)
+        _marker(img, lx0 + 7, yy, shp, col, r=3)
+        draw_text(img, label, lx0 + 20, yy - 3, (0, 0, 0))
+    return img
+
+
+def plot_rd(results: list, path, panel_w: int = 560, panel_h: int = 400) -> np.ndarray:
+    """PSNR over bytes (log) for each scene, one panel per scene; written as PNG to ``path``."""
+    from refcodec.render import save_png
+
+    panels = [_panel(r, panel_w, panel_h) for r in results]
+    cols = min(3, len(panels)) or 1
+    rows = math.ceil(len(panels) / cols)
+    sheet = np.full((rows * panel_h, cols * panel_w, 3), 255, dtype=np.uint8)
+    for i, p in enumerate(panels):
+        rr, cc = divmod(i, cols)
+        sheet[rr * panel_h:(rr + 1) * panel_h, cc * panel_w:(cc + 1) * panel_w] = p
+    if path:
+        save_png(path, sheet)
+    return sheet
+
+
+def write_pictures(results: list, folder) -> list:
+    """Per scene, view 0 of the original and of every decoded variant as a captioned sheet."""
+    from refcodec.render import save_png
+    from refcodec.render.pictures import contact_sheet
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in results:
+        imgs = r.get("_images") or {}
+        rows = {f"LGS {x['setting']}": x for x in r["lgs"]}
+        rows.update({x["codec"]: x for x in r["peers"] if x.get("status") == "ok"})
+        labels = []
+        for k in imgs:
+            x = rows.get(k)
+            labels.append(k if x is None else f"{k}: {x['bytes']:,} B, {_fmt(x['psnr'])} dB")
+        if imgs:
+            p = folder / f"{Path(r['scene']).stem}_variants.png"
+            save_png(p, contact_sheet(list(imgs.values()), labels, cols=min(4, len(imgs))))
+            written.append(p)
+    return written
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------------------
+def _environment(tool) -> dict:
+    import platform
+
+    env = dict(python=platform.python_version(), cpus=os.cpu_count(), numpy=np.__version__)
+    try:
+        import torch
+        env["torch"] = torch.__version__
+        env["cuda"] = bool(torch.cuda.is_available())
+    except ImportError:
+        pass
+    if tool is not None:
+        env["splat_transform"] = tool.version
+        env["node"] = tool.node_version
+    return env
+
+
+def _json_ready(results: list) -> list:
+    return [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("scenes", nargs="*", help="scene files (.ply, .splat, .spz, compressed .ply); "
+                                              "default: ../shared/data/*.ply next to the repository")
+    ap.add_argument("--presets", default=",".join(ALL_PRESETS), help="LGS presets, comma-separated")
+    ap.add_argument("--views", type=int, default=8, help="orbit views (default 8)")
+    ap.add_argument("--size", type=int, default=256, help="render width and height (default 256)")
+    ap.add_argument("--layers", type=int, default=8, help="LGS layers (default 8)")
+    ap.add_argument("--curve-preset", default="high",
+                    help="preset of the cumulative level curve (default high; 'none' to skip)")
+    ap.add_argument("--peers", default="sog,spz", help="peer codecs: sog,spz (default) or none")
+    ap.add_argument("--splat-transform", default=None, help="path of splat-transform (see peers.py)")
+    ap.add_argument("--peer-timeout", type=float, default=600.0,
+                    help="seconds allowed per splat-transform run (default 600)")
+    ap.add_argument("--peer-workers", type=int, default=None,
+                    help="splat-transform --max-workers (default min(4, CPUs))")
+    ap.add_argument("--skip-peer", action="append", default=[], metavar="SCENE:CODEC",
+                    help="do not run CODEC (sog/spz) on the scene whose file name is SCENE; repeatable")
+    ap.add_argument("--up", default="0,-1,0", help="world up for the orbit cameras (default 0,-1,0)")
+    ap.add_argument("--md", default=None, help="also write the Markdown tables here")
+    ap.add_argument("--json", default=None, help="write all results as JSON here")
+    ap.add_argument("--plot", default=None, help="write a rate-distortion plot (PNG) here")
+    ap.add_argument("--pictures", default=None, help="write per-scene contact sheets of view 0 here")
+    ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    a = ap.parse_args(argv)
+    log = _Log(a.quiet)
+
+    import peers as P
+
+    scenes = a.scenes or default_scenes()
+    if not scenes:
+        ap.error("no scenes given and none found in ../shared/data")
+    presets = [p.strip() for p in a.presets.split(",") if p.strip()]
+    bad = [p for p in presets if p not in ALL_PRESETS]
+    curve = None if a.curve_preset.lower() == "none" else a.curve_preset
+    if bad or (curve and curve not in ALL_PRESETS):
+        ap.error(f"unknown preset(s) {', '.join(bad or [curve])}; choose from {', '.join(ALL_PRESETS)}")
+    peers = [] if a.peers.lower() in ("", "none") else [p.strip().lower() for p in a.peers.split(",") if p.strip()]
+    if any(p not in PEER_CODECS for p in peers):
+        ap.error(f"--peers: choose from {', '.join(PEER_CODECS)} or none")
+    up = tuple(float(v) for v in a.up.split(","))
+    skips = {tuple(s.lower().rsplit(":", 1)) for s in a.skip_peer}
+    workers = a.peer_workers if a.peer_workers is not None else P.default_workers()
+
+    tool, why = (None, "")
+    if peers:
+        tool, why = P.find_splat_transform(a.splat_transform)
+        log(f"peers: splat-transform {tool.version} on node {tool.node_version}" if tool
+            else f"peers skipped: {why}")
+    settings = dict(presets=presets, views=a.views, size=a.size, layers=a.layers, curve_preset=curve,
+                    peers=peers, peer_timeout_s=a.peer_timeout, peer_workers=workers, up=list(up),
+                    skip_peer=sorted(":".join(s) for s in skips), peers_unavailable=why or None)
+    results = []
+    t_all = time.perf_counter()
+    for path in scenes:
+        name = Path(path).name.lower()
+        scene_peers = [p for p in peers if (name, p) not in skips and (Path(name).stem, p) not in skips]
+        r = bench_scene(path, presets, a.views, a.size, curve, a.layers, scene_peers, tool, a.peer_timeout,
+                        workers, up, log=log, keep_images=bool(a.pictures))
+        for p in peers:
+            if p not in scene_peers:
+                r["peers"].append(dict(codec=p.upper(), status="skipped (--skip-peer)"))
+        results.append(r)
+    settings["total_s"] = time.perf_counter() - t_all
+    md = markdown(results, settings)
+    print(md, end="")
+    if a.md:
+        Path(a.md).write_text(md)
+    if a.json:
+        doc = dict(tool="tools/bench/rd_bench.py", settings=settings, environment=_environment(tool),
+                   scenes=_json_ready(results))
+        Path(a.json).write_text(json.dumps(doc, indent=2, default=float))
+    if a.plot:
+        plot_rd(results, a.plot)
+    if a.pictures:
+        for p in write_pictures(results, a.pictures):
+            log(f"wrote {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
