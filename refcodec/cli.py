@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--first-layer", type=int, default=None,
                    help="n1, Gaussians in the first overcomplete layer (default 2%% of the scene, <= 100000)")
     e.add_argument("--quality", default="high", help="max, high (default), medium, low, preview")
+    e.add_argument("--target-bytes", type=int, default=None, metavar="N",
+                   help="rate control: the finest attribute quantization whose file fits N bytes")
     e.add_argument("--roi", action="append", default=[], metavar="SPEC",
                    help="NAME=box:x0,y0,z0,x1,y1,z1 | NAME=sphere:cx,cy,cz,r | NAME=indices:FILE.npy")
     e.add_argument("--roi-property", default=None, metavar="PROP",
@@ -115,6 +117,7 @@ def _cmd_encode(a) -> int:
     t1 = time.perf_counter()
     data = encode_scene(scene, EncodeOptions(layers=a.layers, overcomplete=a.overcomplete,
                                              first_layer=a.first_layer, quality=a.quality,
+                                             target_bytes=a.target_bytes,
                                              regions=specs, progress=None if not a.quiet else False))
     t2 = time.perf_counter()
     Path(a.output).write_bytes(data)
@@ -203,6 +206,9 @@ def _cmd_render(a) -> int:
     up, bg = triple(a.up, "up"), triple(a.background, "background")
     with open(a.input, "rb") as f:
         is_lgs = f.read(len(MAGIC)) == MAGIC or a.input.lower().endswith(".lgs")
+    levels = is_lgs if a.levels is None else a.levels
+    if levels and not is_lgs:
+        raise ValueError("--levels needs an .lgs input")
     data = None
     t0 = time.perf_counter()
     if is_lgs:
@@ -219,10 +225,7 @@ def _cmd_render(a) -> int:
         path = out / f"view_{i:02d}.png"
         save_png(path, res["rgb"].clamp(0, 1))
         written.append(path)
-    levels = is_lgs if a.levels is None else a.levels
     if levels:
-        if not is_lgs:
-            raise ValueError("--levels needs an .lgs input")
         sheet = level_sheet(data, cams[: a.level_views], background=bg)
         save_png(out / "levels.png", sheet)
         written.append(out / "levels.png")

@@ -317,3 +317,15 @@ def test_golden_digests():
     from tests.golden import DIGESTS
     got = {f"{k[0]}-{k[1]}": hashlib.sha256(v).hexdigest() for k, v in golden_files().items()}
     assert got == DIGESTS, got
+
+
+def test_rate_control_target_bytes():
+    scene = make_scene(4000, sh_degree=1, seed=31)
+    full = encode_scene(scene, EncodeOptions(layers=4, overcomplete=8, progress=False))
+    target = int(len(full) * 0.6)
+    data = encode_scene(scene, EncodeOptions(layers=4, overcomplete=8, target_bytes=target, progress=False))
+    assert 0.9 * target <= len(data) <= target
+    res = decode(data)
+    assert res.scene.n == 4000 and res.front.info.quality == 255
+    with pytest.raises(ValueError, match="below the smallest"):
+        encode_scene(scene, EncodeOptions(layers=4, overcomplete=8, target_bytes=1000, progress=False))

@@ -26,13 +26,18 @@ PRESETS = {  # name -> (id stored in the header, step multiplier)
     "preview": (4, 8.0),
 }
 PRESET_NAMES = {v[0]: k for k, v in PRESETS.items()}
+CUSTOM_QUALITY = 255  # header quality id of a rate-controlled (custom) step scale
+PRESET_NAMES[CUSTOM_QUALITY] = "custom"
 
 
-def attribute_steps(sh_degree: int, quality: str = "high") -> np.ndarray:
-    """Per-channel float32 step sizes for a preset (spec 3.2 channel order)."""
-    if quality not in PRESETS:
-        raise ValueError(f"unknown quality preset {quality!r}; choose one of {', '.join(PRESETS)}")
-    mult = PRESETS[quality][1]
+def attribute_steps(sh_degree: int, quality: str = "high", scale: float | None = None) -> np.ndarray:
+    """Per-channel float32 step sizes (spec 3.2 channel order) for a preset, or for an explicit
+    ``scale`` of the base (preset ``high``) steps."""
+    if scale is None:
+        if quality not in PRESETS:
+            raise ValueError(f"unknown quality preset {quality!r}; choose one of {', '.join(PRESETS)}")
+        scale = PRESETS[quality][1]
+    mult = float(scale)
     steps = []
     for name, width in GROUPS:
         steps += [BASE_STEPS[name] * mult] * width

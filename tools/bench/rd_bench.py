@@ -429,7 +429,7 @@ def _panel(r: dict, w: int, h: int) -> np.ndarray:
     from refcodec.render.pictures import draw_text, text_size
 
     img = np.full((h, w, 3), 255, dtype=np.uint8)
-    left, right, top, bottom = 52, 14, 30, 34
+    left, right, top, bottom = 52, 14, 40, 34
     series = []  # (label, color, shape, [(bytes, psnr, tag)], dashed)
     series.append(("LGS presets", BLUE, "circle",
                    [(x["bytes"], x["psnr"], x["setting"]) for x in r["lgs"]], False))
@@ -442,7 +442,7 @@ def _panel(r: dict, w: int, h: int) -> np.ndarray:
             series.append((p["codec"], col, shp, [(p["bytes"], p["psnr"], p["codec"])], False))
     pts = [(b, q) for s in series for b, q, _ in s[3] if _num(q) is not None and b > 0]
     title = f"{r['scene']}: {r['gaussians']:,} Gaussians"
-    draw_text(img, title, left, 8, (0, 0, 0), scale=2 if text_size(title, 2)[0] < w - left else 1)
+    draw_text(img, title, 8, 6, (0, 0, 0), scale=2 if text_size(title, 2)[0] < w - 16 else 1)
     if not pts:
         draw_text(img, "no finite PSNR to plot", left, h // 2, (0, 0, 0))
         return img
@@ -483,7 +483,7 @@ def _panel(r: dict, w: int, h: int) -> np.ndarray:
     _line(img, x0, y0, x0, y1, axis)
     _line(img, x0, y1, x1, y1, axis)
     draw_text(img, "bytes (log scale)", (x0 + x1) // 2 - text_size("bytes (log scale)")[0] // 2, h - 12, axis)
-    draw_text(img, "PSNR dB", 4, top - 12, axis)
+    draw_text(img, "PSNR dB", 4, top - 14, axis)
     for label, col, shp, sp, dashed in series:
         sp = [(b, q, t) for b, q, t in sp if _num(q) is not None and b > 0]
         sp.sort()
@@ -491,11 +491,12 @@ def _panel(r: dict, w: int, h: int) -> np.ndarray:
             _line(img, X(b0), Y(q0), X(b1), Y(q1), col, width=2, dash=6.0 if dashed else 0.0)
         for b, q, tag in sp:
             _marker(img, int(round(X(b))), int(round(Y(q))), shp, col, r=4 if not dashed else 3)
-            if not dashed or tag in ("L1", sp[-1][2]):
+            preset_bytes = {x["bytes"] for x in r["lgs"]}
+            if not dashed or tag == "L1" or (tag == sp[-1][2] and b not in preset_bytes):
                 tx = int(round(X(b))) + 6
                 if tx + text_size(tag)[0] > x1:
                     tx = int(round(X(b))) - 6 - text_size(tag)[0]
-                draw_text(img, tag, tx, int(round(Y(q))) - (11 if not dashed else -4), col)
+                draw_text(img, tag, tx, int(round(Y(q))) + (1 if shp == "circle" else -11 if not dashed else 4), col)
     # legend, bottom-right inside the axes
     ly = y1 - 8 - 12 * len(series)
     lx0 = x1 - 8 - max(text_size(s[0])[0] for s in series) - 22
