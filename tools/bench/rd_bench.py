@@ -17,7 +17,8 @@ written by it from the same PLY, SOG decoded back to PLY by it, SPZ read by
 when their axis convention differs (reported).  Each peer has one point, so the comparison is
 "LGS bytes at the peer's PSNR" (log-linear interpolation of bytes over PSNR on the LGS preset
 curve) and "LGS PSNR at the peer's bytes"; a BD-rate is printed only when both curves have at
-least 2 points.
+least 2 points.  With rate control in the encoder (``EncodeOptions.target_bytes``) LGS is also
+encoded to each peer's size and scored (``--no-match-peer-bytes`` skips it).
 
 Times: LGS encode/decode are in-process calls (scene already in memory); peer times are
 whole-process splat-transform runs (node start-up and reading the PLY included; for SOG the
@@ -156,9 +157,10 @@ def compare(lgs_rows: list, peer: dict) -> dict:
 # One scene
 # ------------------------------------------------------------------------------------------------
 def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256, curve_preset: str = "high",
-                layers: int = 8, peers=PEER_CODECS, tool=None, peer_timeout: float = 600.0,
-                peer_workers: int | None = None, up=(0.0, -1.0, 0.0), workdir: str | None = None,
-                log=print, keep_images: bool = False) -> dict:
+                layers: int = 8, overcomplete: int | None = None, peers=PEER_CODECS, tool=None,
+                peer_timeout: float = 600.0, peer_workers: int | None = None, up=(0.0, -1.0, 0.0),
+                workdir: str | None = None, log=print, keep_images: bool = False,
+                match_peer_bytes: bool = True) -> dict:
     from refcodec.decoder import decode
     from refcodec.encoder import EncodeOptions, encode_scene
     from refcodec.io.load import load_scene
@@ -184,7 +186,8 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
     want = list(presets) + ([curve_preset] if curve_preset and curve_preset not in presets else [])
     for p in want:
         t = time.perf_counter()
-        data = encode_scene(original, EncodeOptions(layers=layers, quality=p, progress=False))
+        data = encode_scene(original, EncodeOptions(layers=layers, overcomplete=overcomplete or 2 * layers,
+                                                    quality=p, progress=False))
         enc = time.perf_counter() - t
         t = time.perf_counter()
         dec = decode(data).scene
@@ -235,10 +238,37 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
                 row.pop("image", None)
     for pr in res["peers"]:
         if pr.get("status") == "ok":
-            res["comparisons"].append(compare(res["lgs"], pr))
+            c = compare(res["lgs"], pr)
+            if match_peer_bytes:
+                c["lgs_matched"] = _lgs_at_bytes(original, pr["bytes"], layers, overcomplete, cams, ref, log)
+            res["comparisons"].append(c)
     if keep_images:
         res["_images"] = images
     return res
+
+
+def _lgs_at_bytes(original, target: int, layers: int, overcomplete, cams, ref, log):
+    """LGS encoded with rate control (``EncodeOptions.target_bytes``) to a peer's size, scored;
+    None when this encoder has no rate control."""
+    from refcodec.decoder import decode
+    from refcodec.encoder import EncodeOptions, encode_scene
+
+    try:
+        opts = EncodeOptions(layers=layers, overcomplete=overcomplete or 2 * layers, target_bytes=int(target),
+                             progress=False)
+    except TypeError:
+        return None
+    t = time.perf_counter()
+    data = encode_scene(original, opts)
+    enc = time.perf_counter() - t
+    t = time.perf_counter()
+    dec = decode(data).scene
+    dec_s = time.perf_counter() - t
+    row = dict(bytes=len(data), target_bytes=int(target), bits_per_gaussian=8.0 * len(data) / max(1, original.n),
+               encode_s=enc, decode_s=dec_s, **score(ref, render_all(dec, cams)))
+    log(f"  LGS at {target:,} B (target): {len(data):,} B  PSNR {_fmt(row['psnr'], 2)}  SSIM {row['ssim']:.4f}  "
+        f"enc {enc:.2f} s")
+    return row
 
 
 def _is_compressed_ply(path) -> bool:
@@ -256,8 +286,8 @@ def _run_peer(codec: str, tool, src: str, tmp: str, original, cams, ref, timeout
 
     ext = {"sog": ".sog", "spz": ".spz"}[codec]
     out = os.path.join(tmp, "peer" + ext)
-    row = dict(codec=codec.upper(), setting=f"splat-transform {tool.version.split()[-2] if ' ' in tool.version else tool.version}",
-               status="ok")
+    words = [w for w in tool.version.split() if w.startswith("v")]
+    row = dict(codec=codec.upper(), setting=f"splat-transform {words[0] if words else tool.version}", status="ok")
     r = P.encode(tool, src, out, timeout=timeout, gpu="cpu", workers=workers)
     if r["timed_out"]:
         row["status"] = f"timeout: encode ran over {timeout:.0f} s"
@@ -288,8 +318,9 @@ def _run_peer(codec: str, tool, src: str, tmp: str, original, cams, ref, timeout
     views = render_all(dec, cams)
     row.update(score(ref, views))
     row["image"] = views[0]
-    log(f"  {row['codec']:3s} {row['bytes']:>17,} B  {row['bits_per_gaussian']:6.2f} bits/G  PSNR {_fmt(row['psnr'], 2)}  "
-        f"SSIM {row['ssim']:.4f}  enc {row['encode_s']:.2f} s  dec {row['decode_s']:.2f} s  axes {turn}")
+    log(f"  {row['codec']:3s} {row['bytes']:>17,} B  {row['bits_per_gaussian']:6.2f} bits/G  "
+        f"PSNR {_fmt(row['psnr'], 2)}  SSIM {row['ssim']:.4f}  enc {row['encode_s']:.2f} s  "
+        f"dec {row['decode_s']:.2f} s  axes {turn}")
     return row
 
 
@@ -339,17 +370,19 @@ def markdown(results: list, settings: dict) -> str:
     comps = [(r["scene"], c) for r in results for c in r["comparisons"]]
     if comps:
         L.append("")
-        L.append("LGS against each peer (log-linear interpolation on the LGS preset curve; '-' where the "
-                 "peer lies outside the LGS curve's range):")
+        L.append("LGS against each peer: interpolated on the LGS preset curve (log-linear; '-' where the "
+                 "peer lies outside its range), and measured: LGS encoded with rate control "
+                 "(`--target-bytes`) to the peer's size:")
         L.append("")
         L.append("| scene | peer | peer bytes | peer PSNR | LGS bytes at peer's PSNR | ratio | "
-                 "LGS PSNR at peer's bytes | gain dB | BD-rate |")
-        L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                 "LGS PSNR at peer's bytes | gain dB | LGS rate-controlled: bytes, PSNR, SSIM | BD-rate |")
+        L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for sc, c in comps:
-            b, bd = c["lgs_bytes_at_peer_psnr"], c["bd_rate_percent"]
+            b, bd, m = c["lgs_bytes_at_peer_psnr"], c["bd_rate_percent"], c.get("lgs_matched")
+            matched = "-" if not m else f"{m['bytes']:,}, {_fmt(m['psnr'])}, {m['ssim']:.4f}"
             L.append(f"| {sc} | {c['peer']} | {c['peer_bytes']:,} | {_fmt(c['peer_psnr'])} | "
                      f"{'-' if b is None else f'{b:,.0f}'} | {_fmt(c['lgs_bytes_ratio'], 3)} | "
-                     f"{_fmt(c['lgs_psnr_at_peer_bytes'])} | {_fmt(c['lgs_psnr_gain_db'], 2)} | "
+                     f"{_fmt(c['lgs_psnr_at_peer_bytes'])} | {_fmt(c['lgs_psnr_gain_db'], 2)} | {matched} | "
                      f"{'-' if bd is None else f'{bd:+.1f}%'} |")
     return "\n".join(L) + "\n"
 
@@ -413,19 +446,26 @@ def _bytes_label(v: float) -> str:
 
 
 def _byte_ticks(lo: float, hi: float) -> list:
-    """Tick values (bytes) between 10**lo and 10**hi: 1-2-5 per decade, or every decade."""
-    ticks = []
-    for e in range(int(math.floor(lo)) - 1, int(math.ceil(hi)) + 1):
-        for m in (1, 2, 5):
-            v = m * 10.0 ** e
-            if lo <= math.log10(v) <= hi:
-                ticks.append(v)
+    """Tick values (bytes) between 10**lo and 10**hi: 1-2-5 per decade, finer steps when the
+    range spans less than a decade, only the decades when it spans many."""
+    for mantissas in ((1, 2, 5), (1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9), tuple(np.arange(10, 100) / 10)):
+        ticks = []
+        for e in range(int(math.floor(lo)) - 1, int(math.ceil(hi)) + 1):
+            for m in mantissas:
+                v = m * 10.0 ** e
+                if lo <= math.log10(v) <= hi:
+                    ticks.append(v)
+        if len(ticks) >= 3:
+            break
     if len(ticks) > 9:
-        ticks = [v for v in ticks if abs(math.log10(v) - round(math.log10(v))) < 1e-9] or ticks[::3]
+        decades = [v for v in ticks if abs(math.log10(v) - round(math.log10(v))) < 1e-9]
+        ticks = decades if len(decades) >= 2 else ticks
+    if len(ticks) > 9:
+        ticks = ticks[::math.ceil(len(ticks) / 8)]
     return ticks
 
 
-def _panel(r: dict, w: int, h: int) -> np.ndarray:
+def _panel(r: dict, w: int, h: int, levels: bool = True) -> np.ndarray:
     from refcodec.render.pictures import draw_text, text_size
 
     img = np.full((h, w, 3), 255, dtype=np.uint8)
@@ -433,15 +473,19 @@ def _panel(r: dict, w: int, h: int) -> np.ndarray:
     series = []  # (label, color, shape, [(bytes, psnr, tag)], dashed)
     series.append(("LGS presets", BLUE, "circle",
                    [(x["bytes"], x["psnr"], x["setting"]) for x in r["lgs"]], False))
-    if r["curve"]["levels"]:
+    if levels and r["curve"]["levels"]:
         series.append((f"LGS {r['curve']['preset']} levels", ORANGE, "diamond",
                        [(x["bytes"], x["psnr"], f"L{x['level']}") for x in r["curve"]["levels"]], True))
+    matched = [(c["lgs_matched"]["bytes"], c["lgs_matched"]["psnr"], f"LGS@{c['peer']}")
+               for c in r.get("comparisons", []) if c.get("lgs_matched")]
+    if matched:
+        series.append(("LGS at peer's size", PURPLE, "diamond", matched, False))
     for p in r["peers"]:
         if p.get("status") == "ok":
             col, shp = PEER_STYLE.get(p["codec"], (PURPLE, "square"))
             series.append((p["codec"], col, shp, [(p["bytes"], p["psnr"], p["codec"])], False))
     pts = [(b, q) for s in series for b, q, _ in s[3] if _num(q) is not None and b > 0]
-    title = f"{r['scene']}: {r['gaussians']:,} Gaussians"
+    title = f"{r['scene']}: {r['gaussians']:,} Gaussians" + ("" if levels else ", zoom")
     draw_text(img, title, 8, 6, (0, 0, 0), scale=2 if text_size(title, 2)[0] < w - 16 else 1)
     if not pts:
         draw_text(img, "no finite PSNR to plot", left, h // 2, (0, 0, 0))
@@ -487,7 +531,7 @@ def _panel(r: dict, w: int, h: int) -> np.ndarray:
     for label, col, shp, sp, dashed in series:
         sp = [(b, q, t) for b, q, t in sp if _num(q) is not None and b > 0]
         sp.sort()
-        for (b0, q0, _), (b1, q1, _) in zip(sp, sp[1:]):
+        for (b0, q0, _), (b1, q1, _) in zip(sp, sp[1:]) if label != "LGS at peer's size" else ():
             _line(img, X(b0), Y(q0), X(b1), Y(q1), col, width=2, dash=6.0 if dashed else 0.0)
         for b, q, tag in sp:
             _marker(img, int(round(X(b))), int(round(Y(q))), shp, col, r=4 if not dashed else 3)
@@ -497,6 +541,9 @@ def _panel(r: dict, w: int, h: int) -> np.ndarray:
                 if tx + text_size(tag)[0] > x1:
                     tx = int(round(X(b))) - 6 - text_size(tag)[0]
                 draw_text(img, tag, tx, int(round(Y(q))) + (1 if shp == "circle" else -11 if not dashed else 4), col)
+    notes = [f"{p['codec']}: {p['status']}" for p in r["peers"] if p.get("status") != "ok"]
+    for i, note in enumerate(notes):
+        draw_text(img, note, x0 + 6, y0 + 4 + 10 * i, (120, 120, 120))
     # legend, bottom-right inside the axes
     ly = y1 - 8 - 12 * len(series)
     lx0 = x1 - 8 - max(text_size(s[0])[0] for s in series) - 22
@@ -510,11 +557,12 @@ def _panel(r: dict, w: int, h: int) -> np.ndarray:
 
 
 def plot_rd(results: list, path, panel_w: int = 560, panel_h: int = 400) -> np.ndarray:
-    """PSNR over bytes (log) for each scene, one panel per scene; written as PNG to ``path``."""
+    """PSNR over bytes (log): per scene a row of two panels, the presets with the cumulative
+    levels and a zoom on the presets and peers; written as PNG to ``path``."""
     from refcodec.render import save_png
 
-    panels = [_panel(r, panel_w, panel_h) for r in results]
-    cols = min(3, len(panels)) or 1
+    panels = [_panel(r, panel_w, panel_h, levels) for r in results for levels in (True, False)]
+    cols = 2
     rows = math.ceil(len(panels) / cols)
     sheet = np.full((rows * panel_h, cols * panel_w, 3), 255, dtype=np.uint8)
     for i, p in enumerate(panels):
@@ -579,6 +627,8 @@ def main(argv=None) -> int:
     ap.add_argument("--views", type=int, default=8, help="orbit views (default 8)")
     ap.add_argument("--size", type=int, default=256, help="render width and height (default 256)")
     ap.add_argument("--layers", type=int, default=8, help="LGS layers (default 8)")
+    ap.add_argument("--overcomplete", type=int, default=None,
+                    help="LGS overcomplete layers, a multiple of --layers (default 2 x --layers)")
     ap.add_argument("--curve-preset", default="high",
                     help="preset of the cumulative level curve (default high; 'none' to skip)")
     ap.add_argument("--peers", default="sog,spz", help="peer codecs: sog,spz (default) or none")
@@ -589,6 +639,8 @@ def main(argv=None) -> int:
                     help="splat-transform --max-workers (default min(4, CPUs))")
     ap.add_argument("--skip-peer", action="append", default=[], metavar="SCENE:CODEC",
                     help="do not run CODEC (sog/spz) on the scene whose file name is SCENE; repeatable")
+    ap.add_argument("--match-peer-bytes", action=argparse.BooleanOptionalAction, default=True,
+                    help="also encode LGS with rate control to each peer's size and score it (default on)")
     ap.add_argument("--up", default="0,-1,0", help="world up for the orbit cameras (default 0,-1,0)")
     ap.add_argument("--md", default=None, help="also write the Markdown tables here")
     ap.add_argument("--json", default=None, help="write all results as JSON here")
@@ -620,7 +672,9 @@ def main(argv=None) -> int:
         tool, why = P.find_splat_transform(a.splat_transform)
         log(f"peers: splat-transform {tool.version} on node {tool.node_version}" if tool
             else f"peers skipped: {why}")
-    settings = dict(presets=presets, views=a.views, size=a.size, layers=a.layers, curve_preset=curve,
+    settings = dict(presets=presets, views=a.views, size=a.size, layers=a.layers,
+                    overcomplete=a.overcomplete or 2 * a.layers, curve_preset=curve,
+                    match_peer_bytes=a.match_peer_bytes,
                     peers=peers, peer_timeout_s=a.peer_timeout, peer_workers=workers, up=list(up),
                     skip_peer=sorted(":".join(s) for s in skips), peers_unavailable=why or None)
     results = []
@@ -628,8 +682,9 @@ def main(argv=None) -> int:
     for path in scenes:
         name = Path(path).name.lower()
         scene_peers = [p for p in peers if (name, p) not in skips and (Path(name).stem, p) not in skips]
-        r = bench_scene(path, presets, a.views, a.size, curve, a.layers, scene_peers, tool, a.peer_timeout,
-                        workers, up, log=log, keep_images=bool(a.pictures))
+        r = bench_scene(path, presets, a.views, a.size, curve, a.layers, a.overcomplete, scene_peers, tool,
+                        a.peer_timeout, workers, up, log=log, keep_images=bool(a.pictures),
+                        match_peer_bytes=a.match_peer_bytes)
         for p in peers:
             if p not in scene_peers:
                 r["peers"].append(dict(codec=p.upper(), status="skipped (--skip-peer)"))

@@ -1,0 +1,123 @@
+"""tools/bench/rd_bench.py and tools/bench/peers.py on a tiny generated scene."""
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+BENCH = Path(__file__).resolve().parents[1] / "tools" / "bench"
+sys.path.insert(0, str(BENCH))
+
+import peers  # noqa: E402
+import rd_bench  # noqa: E402
+
+from refcodec.io.ply import write_ply  # noqa: E402
+from refcodec.io.synthetic import make_scene  # noqa: E402
+from refcodec.render import Camera, orbit_cameras, render  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ROW_KEYS = {"codec", "setting", "bytes", "bits_per_gaussian", "gaussians", "psnr", "ssim", "encode_s", "decode_s"}
+
+
+@pytest.fixture
+def tiny_ply(tmp_path):
+    path = tmp_path / "tiny.ply"
+    write_ply(path, make_scene(1200, sh_degree=1, seed=5))
+    return path
+
+
+def test_bench_without_peers(tiny_ply, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(peers, "find_splat_transform", lambda explicit=None: (None, "absent in this test"))
+    out_json, out_md, out_png = tmp_path / "rd.json", tmp_path / "rd.md", tmp_path / "rd.png"
+    rc = rd_bench.main([str(tiny_ply), "--views", "2", "--size", "64", "--presets", "high,low", "--layers", "3",
+                        "--json", str(out_json), "--md", str(out_md), "--plot", str(out_png), "--quiet",
+                        "--pictures", str(tmp_path / "pics")])
+    assert rc == 0
+    stdout = capsys.readouterr().out
+    assert "| scene | codec | setting | bytes | bits/G | PSNR dB | SSIM | encode s | decode s |" in stdout
+    assert out_md.read_text() == stdout
+    assert out_png.read_bytes().startswith(PNG_MAGIC)
+    assert (tmp_path / "pics" / "tiny_variants.png").read_bytes().startswith(PNG_MAGIC)
+
+    doc = json.loads(out_json.read_text())
+    assert {"settings", "environment", "scenes"} <= set(doc)
+    assert doc["settings"]["presets"] == ["high", "low"] and doc["settings"]["views"] == 2
+    (sc,) = doc["scenes"]
+    assert {"scene", "gaussians", "sh_degree", "input_bytes", "lgs", "curve", "peers", "comparisons"} <= set(sc)
+    assert sc["scene"] == "tiny.ply" and sc["gaussians"] == 1200
+    assert [r["setting"] for r in sc["lgs"]] == ["high", "low"]
+    for r in sc["lgs"]:
+        assert ROW_KEYS <= set(r)
+        assert r["bytes"] > 0 and r["bits_per_gaussian"] == pytest.approx(8 * r["bytes"] / 1200)
+        assert 20 < r["psnr"] < 200 and 0.9 < r["ssim"] <= 1.0 and len(r["psnr_per_view"]) == 2
+    high, low = sc["lgs"]
+    assert low["bytes"] < high["bytes"] and low["psnr"] < high["psnr"]
+    levels = sc["curve"]["levels"]
+    assert sc["curve"]["preset"] == "high" and [x["level"] for x in levels] == [1, 2, 3]
+    assert levels[-1]["bytes"] == high["bytes"] and levels[-1]["psnr"] == high["psnr"]
+    assert all(a["bytes"] < b["bytes"] and a["gaussians"] < b["gaussians"] for a, b in zip(levels, levels[1:]))
+    assert [p["codec"] for p in sc["peers"]] == ["SOG", "SPZ"]
+    assert all(p["status"].startswith("skipped") for p in sc["peers"])
+    assert sc["comparisons"] == []
+
+
+def test_interpolation_and_compare():
+    rows = [dict(bytes=1000, psnr=30.0), dict(bytes=4000, psnr=40.0), dict(bytes=16000, psnr=float("inf"))]
+    assert rd_bench.lgs_bytes_at_psnr(rows, 35.0) == pytest.approx(2000.0)     # log-linear
+    assert rd_bench.lgs_bytes_at_psnr(rows, 45.0) is None                       # outside the curve
+    assert rd_bench.lgs_psnr_at_bytes(rows, 2000) == pytest.approx(35.0)
+    assert rd_bench.lgs_psnr_at_bytes(rows, 500) is None
+    c = rd_bench.compare(rows, dict(codec="SOG", bytes=2500, psnr=35.0))
+    assert c["lgs_bytes_at_peer_psnr"] == pytest.approx(2000.0)
+    assert c["lgs_bytes_ratio"] == pytest.approx(0.8)
+    assert c["lgs_psnr_gain_db"] == pytest.approx(10 * math.log(2500 / 1000) / math.log(4) + 30 - 35)
+    assert c["bd_rate_percent"] is None                                         # one peer point
+    two = dict(codec="X", bytes=2000, psnr=30.0, points=[dict(bytes=2000, psnr=30.0), dict(bytes=8000, psnr=40.0)])
+    assert rd_bench.compare(rows, two)["bd_rate_percent"] == pytest.approx(-50.0)
+
+
+def test_align_scene_undoes_axis_turns():
+    scene = make_scene(600, sh_degree=2, seed=1)
+    for name in peers.TURNS:
+        turned = peers.apply_turn(scene, name)
+        back, found, _ = peers.align_scene(scene, turned)
+        assert found == name
+        np.testing.assert_allclose(back.positions, scene.positions, atol=1e-6)
+        np.testing.assert_allclose(back.sh_rest, scene.sh_rest, atol=1e-7)
+
+
+def test_apply_turn_renders_the_same_picture():
+    """A turned scene seen by the equally turned camera looks the same (quaternions and SH)."""
+    scene = make_scene(800, sh_degree=2, seed=2)
+    cam = orbit_cameras(scene.positions, n_views=1, width=40, height=40)[0]
+    ref = render(scene, cam)["rgb"].numpy()
+    for name, diag in peers.TURNS.items():
+        T = np.eye(4)
+        T[:3, :3] = np.diag(diag)
+        cam2 = Camera(cam.viewmat @ T, cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height)
+        img = render(peers.apply_turn(scene, name), cam2)["rgb"].numpy()
+        np.testing.assert_allclose(img, ref, atol=2e-4, err_msg=name)
+
+
+def test_bench_with_splat_transform(tiny_ply, tmp_path):
+    tool, why = peers.find_splat_transform()
+    if tool is None:
+        pytest.skip(f"splat-transform not available: {why}")
+    out_json = tmp_path / "rd.json"
+    rc = rd_bench.main([str(tiny_ply), "--views", "1", "--size", "48", "--presets", "max,preview",
+                        "--curve-preset", "none", "--json", str(out_json), "--quiet"])
+    assert rc == 0
+    (sc,) = json.loads(out_json.read_text())["scenes"]
+    assert sc["curve"]["levels"] == []
+    for p in sc["peers"]:
+        assert p["status"] == "ok", p
+        assert ROW_KEYS <= set(p) and p["gaussians"] == 1200 and p["psnr"] > 30
+    assert {c["peer"] for c in sc["comparisons"]} == {"SOG", "SPZ"}
+    for c in sc["comparisons"]:
+        m = c.get("lgs_matched")
+        if m is not None:                        # the encoder has rate control (target_bytes)
+            assert abs(m["bytes"] - c["peer_bytes"]) < 0.05 * c["peer_bytes"] and m["psnr"] > 30
