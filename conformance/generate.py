@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import struct
 import sys
-import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from conformance.run import canonical_dump, reference_decode  # noqa: E402
-from refcodec.container import build_front, info_dict, read_front, region_dicts, toc_dicts  # noqa: E402
+from conformance.run import reference_decode  # noqa: E402
+from refcodec.container import info_dict, read_front, region_dicts, toc_dicts  # noqa: E402
 from refcodec.decoder import extract  # noqa: E402
 from refcodec.encoder import EncodeOptions, encode_scene  # noqa: E402
 from refcodec.io.synthetic import make_scene, object_boxes  # noqa: E402

@@ -21,16 +21,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def canonical_dump(scene) -> bytes:
-    """Row-major float32 little-endian: per Gaussian x y z, then the C channels of spec 3.2
-    (the same bytes as ``refcodec decode --raw``)."""
-    import numpy as np
-    m = np.concatenate([scene.positions, scene.attribute_matrix()], axis=1).astype("<f4")
-    return m.tobytes()
-
-
 def reference_decode(blob: bytes, levels, strict: bool) -> dict:
-    from refcodec.decoder import decode
+    from refcodec.decoder import canonical_dump, decode
     from refcodec.errors import LGSError
     try:
         res = decode(blob, levels, strict=strict)

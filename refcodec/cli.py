@@ -136,7 +136,7 @@ def _cmd_decode(a) -> int:
     import numpy as np
 
     from refcodec.container import read_front
-    from refcodec.decoder import decode
+    from refcodec.decoder import canonical_dump, decode
     from refcodec.io.ply import write_ply
 
     data = _read(a.input, a.max_bytes)
@@ -148,8 +148,7 @@ def _cmd_decode(a) -> int:
     if a.with_labels:
         extra = {"lgs_layer": res.layer.astype(np.uint8), "lgs_region": res.region.astype(np.uint16)}
     if a.raw:
-        m = np.concatenate([res.scene.positions, res.scene.attribute_matrix()], axis=1)
-        Path(a.output).write_bytes(m.astype("<f4").tobytes())
+        Path(a.output).write_bytes(canonical_dump(res.scene))
     else:
         write_ply(a.output, res.scene, extra=extra)
     for u in res.problems:

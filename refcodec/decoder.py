@@ -160,6 +160,12 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
     return DecodeResult(scene, L, R, front, reports)
 
 
+def canonical_dump(scene: Scene) -> bytes:
+    """The conformance suite's canonical output (conformance/README.md): row-major float32
+    little-endian, per Gaussian x y z then the C channels of spec 3.2."""
+    return np.concatenate([scene.positions, scene.attribute_matrix()], axis=1).astype("<f4").tobytes()
+
+
 def extract(data: bytes, levels: list, max_gaussians: int | None = None) -> bytes:
     """A smaller valid LGS file holding only the selected, available units (spec 8.5).
 
@@ -177,4 +183,4 @@ def extract(data: bytes, levels: list, max_gaussians: int | None = None) -> byte
     return assemble(info_dict(front), region_dicts(front), toc_dicts(front), payloads)
 
 
-__all__ = ["DecodeResult", "UnitReport", "decode", "extract", "resolve_levels", "LGSError"]
+__all__ = ["DecodeResult", "UnitReport", "canonical_dump", "decode", "extract", "resolve_levels", "LGSError"]

@@ -1,6 +1,5 @@
 import functools
 
-import numpy as np
 import pytest
 
 from refcodec.encoder import EncodeOptions, encode_scene_with_order

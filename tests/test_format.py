@@ -240,7 +240,7 @@ def test_front_checksum_and_corrupt_fields():
 
 
 def test_counts_that_cannot_fit():
-    from refcodec.container.schema import FixedHeader, SceneInfo
+
     scene, data, order = encoded()
     fm = read_front(data)
     import struct
