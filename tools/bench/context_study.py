@@ -4,12 +4,12 @@
         /work/shared/data/playbot_lod2.ply [--json context_study.json] [--quality high]
         [--psnr [--measure-peers]]
 
-Default run (about a minute a scene on 2 cores): tables of bytes per channel group for each
-candidate tool at the preset's steps. ``--psnr`` adds rate control at equal render quality
-(CPU renderer, 8 orbit views 256x256, foreground PSNR against the original, as in
+Default run (0.5-2 minutes a scene on 2 cores; JSON to $TMPDIR/context_study.json unless
+--json): tables of bytes per channel group for each candidate tool at the preset's steps.
+``--psnr`` adds rate control at equal render quality (CPU renderer, 8 orbit views 256x256, foreground PSNR against the original, as in
 shared/notes/rate-findings.md): a greedy step allocation reaches each peer's PSNR, then today's
 coding and the context stack are costed there, and lossy tools are checked at that point
-(about 3-4 minutes a scene). ``--measure-peers`` measures the peers' PSNR by running
+(5-8 minutes a scene). ``--measure-peers`` measures the peers' PSNR by running
 splat-transform (tools/bench/peers.py) into a temporary folder; otherwise the targets of
 rate-findings.md are used (biker, plant; playbot has none).
 
@@ -185,10 +185,10 @@ def groups_of(C: int) -> dict:
 class Base:
     """The scene as the encoder sees it (layers, 16-bit positions, attribute values)."""
 
-    def __init__(self, path: str, quality: str = "high"):
+    def __init__(self, path: str, quality: str = "high", scene=None):
         t = time.perf_counter()
         self.path = path
-        scene = read_ply(path)
+        scene = read_ply(path) if scene is None else scene
         if np.isinf(scene.opacity).any():
             scene = scene.subset(slice(None))
             scene.opacity = np.clip(scene.opacity, -OPACITY_CLAMP, OPACITY_CLAMP)
@@ -290,6 +290,26 @@ class Variant:
                 nbr[s + rows, rank[rows, cols] - 1] = i[rows, cols]
             self._cache[("causal", k)] = nbr
         return self._cache[("causal", k)]
+
+    def phased_knn(self, k: int = 4, phases: int = 2, K: int = 32):
+        """Parallel-decodable variant of ``causal_knn``: a unit's Gaussians are split into
+        ``phases`` interleaved subsets (rank in decode order mod phases); phase p may use lower
+        layers and phases < p of its own unit, so each phase decodes as one vector step."""
+        key = ("phased", k, phases)
+        if key not in self._cache:
+            nbr = np.full((self.n, k), -1, np.int64)
+            for s, e in self.units:
+                kk = min(K, e)
+                _, i = cKDTree(self.qpos[:e].astype(np.float64)).query(self.qpos[s:e].astype(np.float64), kk)
+                i = i.reshape(e - s, kk)
+                own_phase = (np.arange(e - s) % phases)[:, None]
+                nb_phase = np.where(i >= s, (i - s) % phases, -1)
+                valid = nb_phase < own_phase
+                rank = np.cumsum(valid, axis=1)
+                rows, cols = np.nonzero(valid & (rank <= k))
+                nbr[s + rows, rank[rows, cols] - 1] = i[rows, cols]
+            self._cache[key] = nbr
+        return self._cache[key]
 
     # ---- for rendering -----------------------------------------------------------------------
     def dequantized_scene(self, q=None, rotations=None):
@@ -441,6 +461,12 @@ def attribute_tools(V: Variant, adaptive: bool = True, quick: bool = False) -> d
         p, cnt, _, _ = int_mean(V.qf, cnb[:, :k])
         preds[f"knn{k}-causal"] = with_fallback(V, V.own(p), cnt, Q, "centre")
         add(f"knn{k}-causal mean (lower + earlier in unit)", Q - preds[f"knn{k}-causal"])
+    if not quick:
+        for ph in (2, 4):
+            p, cnt, _, _ = int_mean(V.qf, V.phased_knn(4, ph))
+            add(f"knn4-phased({ph}) mean (lower + earlier phases of the unit; parallel)",
+                Q - with_fallback(V, V.own(p), cnt, Q, "centre"), stack=False,
+                note="not used as the stack predictor; shows what survives with vector decoding")
     best = min(preds, key=lambda k: rows[[n for n in rows if n.startswith(k)][0]]["total_kB"])
     pred = preds[best]
     k = int(best[3])
@@ -958,6 +984,20 @@ def lossy_checks(base: Base, judge: Judge, st: dict, ev: dict, slope_kB_per_dB: 
         q = V.q.copy()
         q[:, cols] = fine
         record(f"importance {kind} step (m 1..8)", V.dequantized_scene(q=q), k1 - k2)
+    # pruning: drop the least important Gaussians (opacity x area, the layering score), re-layer
+    # and re-quantize at the same allocation. Bytes: today's model on the pruned scene (exact),
+    # scaled by stack/today of the full scene [estimated for the stack].
+    from refcodec.layering import opacity_area
+    sc0 = V.base.scene
+    imp = opacity_area(sc0, np.arange(sc0.n))
+    o0 = today_cost_kB(V)["total"]
+    ratio = ev["stack_static"]["total"] / max(ev["today"]["total"], 1e-9)
+    for frac in (0.05, 0.1):
+        keep = np.sort(np.argsort(imp, kind="stable")[int(frac * sc0.n):])
+        bp = Base(V.base.path, V.base.quality, scene=sc0.subset(keep))
+        Vp = variant_of(bp, st)
+        record(f"prune {int(frac * 100)}% least important Gaussians [bytes estimated]", Vp.dequantized_scene(),
+               (o0 - today_cost_kB(Vp)["total"]) * ratio)
     # per-layer position bits: one bit fewer for layers 5..8 (exact Morton-gap bytes)
     if V.pos_bits > 10:
         saved = 0.0
