@@ -1,4 +1,4 @@
-"""Timing of the pure-PyTorch renderer on a 3DGS PLY.
+"""Timing of the pure-PyTorch renderer on a 3DGS scene (any format ``refcodec encode`` reads).
 
     python -m refcodec.render.bench /work/shared/data/biker.ply --views 8 --size 256 [--png-dir out/]
 
@@ -12,22 +12,6 @@ import os
 import time
 
 import numpy as np
-
-
-def load_ply_scene(path):
-    """A standard INRIA 3DGS PLY as a Scene, read directly with plyfile (self-contained so the
-    benchmark does not depend on the state of ``refcodec.io``)."""
-    from plyfile import PlyData
-    from refcodec.scene import Scene
-
-    v = PlyData.read(path)["vertex"].data
-    names = v.dtype.names
-    col = lambda *ks: np.stack([np.asarray(v[k], dtype=np.float32) for k in ks], axis=1)  # noqa: E731
-    rest = sorted((k for k in names if k.startswith("f_rest_")), key=lambda k: int(k[7:]))
-    return Scene(col("x", "y", "z"), np.asarray(v["opacity"], dtype=np.float32),
-                 col("scale_0", "scale_1", "scale_2"), col("rot_0", "rot_1", "rot_2", "rot_3"),
-                 col("f_dc_0", "f_dc_1", "f_dc_2"),
-                 col(*rest) if rest else np.zeros((len(v), 0), np.float32))
 
 
 def main(argv=None) -> None:
@@ -48,7 +32,8 @@ def main(argv=None) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    scene = load_ply_scene(args.ply)
+    from refcodec.io.load import load_scene
+    scene = load_scene(args.ply)
     g = GaussianTensors.from_scene(scene)
     up = tuple(float(x) for x in args.up.split(","))
     cams = orbit_cameras(scene.positions, n_views=args.views, width=args.size, height=args.size, up=up)
