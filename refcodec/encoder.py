@@ -28,6 +28,11 @@ class EncodeOptions:
     scorer: object = opacity_area
     target_bytes: int | None = None    # rate control: overrides ``quality`` (spec A.3)
     progress: bool | None = None       # None: a bar only on a terminal
+    disable: frozenset = frozenset()   # coding tools switched off (names in TOOLS), for ablation
+
+
+# Coding tools the encoder may use; each can be switched off for ablation studies.
+TOOLS = ("cross_layer", "geometry_contexts", "intra", "delta", "rotation_norm", "sh_mask")
 
 
 OPACITY_CLAMP = 20.0  # logit; +-inf opacities (alpha exactly 1 or 0, seen in real files) clamp here
