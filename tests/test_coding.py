@@ -486,3 +486,19 @@ def test_intstream_garbage_only_corrupt_error(blob, n, C):
     _decode_or_corrupt(blob, ctx, C)
     # also behind a plausible header
     _decode_or_corrupt(bytes([C]) + blob, ctx, C)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 3000), st.integers(0, 6), st.integers(1, 8), st.integers(0, 2**32 - 1))
+def test_stream_reader_batches_match_one_shot(n, lanes_log2, num_ctx, seed):
+    """spec 6.4: reading an IntStream in arbitrary batches gives the one-shot values."""
+    from refcodec.coding.intstream import StreamReader
+    rng = np.random.default_rng(seed)
+    vals = (rng.geometric(0.02, n) * rng.integers(1, 300, n)).astype(np.uint64)
+    ctx = rng.integers(0, num_ctx, n).astype(np.uint8)
+    data = intstream.encode_uints(vals, ctx, num_ctx, lanes_log2=lanes_log2)
+    cuts = np.sort(rng.integers(0, n + 1, rng.integers(0, 6)))
+    reader = StreamReader(data, num_ctx)
+    parts = [reader.read(ctx[a:b]) for a, b in zip(np.r_[0, cuts], np.r_[cuts, n])]
+    reader.finish()
+    assert np.array_equal(np.concatenate(parts), vals)

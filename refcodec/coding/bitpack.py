@@ -94,34 +94,51 @@ def unpack(data, nbits) -> np.ndarray:
     Raises CorruptError if ``data`` is not exactly ``ceil(sum(nbits)/8)`` bytes long or a
     padding bit of the last byte is set.
     """
-    nb = _check_nbits(nbits)
-    buf = data if isinstance(data, (bytes, bytearray)) else bytes(data)
-    nbytes = len(buf)
-    nb64 = nb.astype(_U64)
-    ends = np.cumsum(nb64)
-    total = int(ends[-1]) if nb.size else 0
-    need = (total + 7) // 8
-    if nbytes < need:
-        raise CorruptError(f"raw bit stream too short: {nbytes} bytes, need {need}")
-    if nbytes > need:
-        raise CorruptError(f"raw bit stream too long: {nbytes} bytes, expected {need}")
-    out = np.zeros(nb.size, dtype=_U64)
-    if total == 0:
-        return out
-    if total % 8 and buf[need - 1] >> (total % 8):
-        raise CorruptError("raw bit stream: nonzero padding bits")
-    nwords = (total + 63) // 64
-    padded = np.zeros((nwords + 2) * 8, dtype=np.uint8)    # see pack()
-    padded[:nbytes] = np.frombuffer(buf, dtype=np.uint8)
-    words = padded.view("<u8")
-    for a in range(0, nb.size, _CHUNK):
-        b = min(a + _CHUNK, nb.size)
-        st = ends[a:b] - nb64[a:b]
-        w = (st >> _U64(6)).astype(np.intp)
-        sh = st & _U64(63)
-        lo = words[w] >> sh
-        w += 1
-        lo |= (words[w] << _U64(1)) << (_U64(63) - sh)     # v << (64 - sh), 0 if sh == 0
-        lo &= _MASK[nb[a:b]]
-        out[a:b] = lo
+    reader = BitReader(data)
+    out = reader.read(nbits)
+    reader.finish()
     return out
+
+
+class BitReader:
+    """Reads consecutive LSB-first fields of ``data`` (spec 6.5) batch by batch."""
+
+    def __init__(self, data):
+        buf = data if isinstance(data, (bytes, bytearray)) else bytes(data)
+        self.nbytes = len(buf)
+        nwords = (self.nbytes + 7) // 8
+        padded = np.zeros((nwords + 2) * 8, dtype=np.uint8)    # see pack()
+        padded[: self.nbytes] = np.frombuffer(buf, dtype=np.uint8)
+        self.words = padded.view("<u8")
+        self.pos = 0                                            # bits consumed
+
+    def read(self, nbits) -> np.ndarray:
+        nb = _check_nbits(nbits)
+        nb64 = nb.astype(_U64)
+        ends = np.cumsum(nb64) + _U64(self.pos)
+        out = np.zeros(nb.size, dtype=_U64)
+        if nb.size == 0:
+            return out
+        end = int(ends[-1])
+        if end > 8 * self.nbytes:
+            raise CorruptError(f"raw bit stream too short: {self.nbytes} bytes, need {(end + 7) // 8}")
+        words = self.words
+        for a in range(0, nb.size, _CHUNK):
+            b = min(a + _CHUNK, nb.size)
+            st = ends[a:b] - nb64[a:b]
+            w = (st >> _U64(6)).astype(np.intp)
+            sh = st & _U64(63)
+            lo = words[w] >> sh
+            w += 1
+            lo |= (words[w] << _U64(1)) << (_U64(63) - sh)     # v << (64 - sh), 0 if sh == 0
+            lo &= _MASK[nb[a:b]]
+            out[a:b] = lo
+        self.pos = end
+        return out
+
+    def finish(self) -> None:
+        need = (self.pos + 7) // 8
+        if self.nbytes > need:
+            raise CorruptError(f"raw bit stream too long: {self.nbytes} bytes, expected {need}")
+        if self.pos % 8 and int(self.words.view(np.uint8)[need - 1]) >> (self.pos % 8):
+            raise CorruptError("raw bit stream: nonzero padding bits")

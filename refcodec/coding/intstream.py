@@ -18,7 +18,7 @@ from refcodec.container.schema import IntStream
 from refcodec.coding import bitpack, hybrid_uint, rans
 from refcodec.errors import CorruptError
 
-__all__ = ["encode_uints", "decode_uints", "encode_channels", "decode_channels"]
+__all__ = ["encode_uints", "decode_uints", "encode_channels", "decode_channels", "StreamReader"]
 
 MAX_CONTEXTS = 255          # spec 6.4: num_contexts is a u8
 
@@ -158,23 +158,40 @@ def decode_uints(data, contexts, num_contexts: int) -> np.ndarray:
     ``data`` (or contexts that cannot match it) raises CorruptError.  Work and memory are
     O(len(contexts) + len(data)).
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise CorruptError(f"IntStream: expected bytes, got {type(data).__name__}")
-    data = bytes(data)
-    num_contexts = _check_num_contexts(num_contexts, CorruptError)
-    ctx = np.asarray(contexts).reshape(-1)
-    if ctx.size and (ctx.dtype.kind not in "ui" or int(ctx.min()) < 0
-                     or int(ctx.max()) >= num_contexts):
-        raise CorruptError(f"IntStream: contexts must be integers in 0..{num_contexts - 1}")
-    st = _parse(data)
-    if st.num_contexts != num_contexts:
-        raise CorruptError(
-            f"IntStream: {st.num_contexts} contexts in the stream, expected {num_contexts}")
-    freqs = [list(tb.freqs) for tb in st.tables]
-    tokens = rans.decode(st.states, st.words, ctx, freqs)                # spec 6.3
-    nbits = hybrid_uint.extra_bits(tokens)                               # spec 6.2
-    extra = bitpack.unpack(st.raw, nbits)                                # spec 6.5
-    return hybrid_uint.join(tokens, extra, check=False)   # unpack masks to nbits
+    reader = StreamReader(data, num_contexts)
+    out = reader.read(contexts)
+    reader.finish()
+    return out
+
+
+class StreamReader:
+    """Reads an IntStream (spec 6.4) in batches: ``read(contexts)`` returns the next
+    ``len(contexts)`` values, so a batch's contexts may be computed from the values before it
+    (spec 6.4).  ``finish()`` checks that the stream was consumed exactly."""
+
+    def __init__(self, data, num_contexts: int):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise CorruptError(f"IntStream: expected bytes, got {type(data).__name__}")
+        self.num_contexts = _check_num_contexts(num_contexts, CorruptError)
+        st = _parse(bytes(data))
+        if st.num_contexts != self.num_contexts:
+            raise CorruptError(
+                f"IntStream: {st.num_contexts} contexts in the stream, expected {self.num_contexts}")
+        self.rans = rans.Decoder(st.states, st.words, [list(tb.freqs) for tb in st.tables])
+        self.bits = bitpack.BitReader(st.raw)
+
+    def read(self, contexts) -> np.ndarray:
+        ctx = np.asarray(contexts).reshape(-1)
+        if ctx.size and (ctx.dtype.kind not in "ui" or int(ctx.min()) < 0
+                         or int(ctx.max()) >= self.num_contexts):
+            raise CorruptError(f"IntStream: contexts must be integers in 0..{self.num_contexts - 1}")
+        tokens = self.rans.read(ctx)                                      # spec 6.3
+        extra = self.bits.read(hybrid_uint.extra_bits(tokens))           # spec 6.2, 6.5
+        return hybrid_uint.join(tokens, extra, check=False)
+
+    def finish(self) -> None:
+        self.rans.finish()
+        self.bits.finish()
 
 
 def decode_channels(data, n: int, C: int) -> np.ndarray:

@@ -35,7 +35,7 @@ from refcodec.errors import CorruptError
 
 __all__ = [
     "PROB_BITS", "PROB_SCALE", "RANS_L", "MAX_LANES_LOG2", "MAX_NSYM", "TARGET_STEPS",
-    "normalize_freqs", "choose_lanes_log2", "validate_tables", "encode", "decode",
+    "normalize_freqs", "choose_lanes_log2", "validate_tables", "encode", "decode", "Decoder",
 ]
 
 PROB_BITS = 12
@@ -261,55 +261,88 @@ def decode(states, words, contexts, freqs: Sequence[Sequence[int]]) -> np.ndarra
     raises CorruptError if the words run out, are not all consumed, or a final state is not
     2**16.  Integer-only and bit-exact.
     """
-    x = _as_u32(states, "states")
-    K = x.size
-    if K == 0 or K & (K - 1) or K > (1 << MAX_LANES_LOG2):
-        raise CorruptError("rANS: the number of lanes must be a power of two <= 4096")
-    w = _as_u16(words)
-    W = w.size
     ctx = _check_ctx(contexts, len(freqs))
-    n = ctx.size
-    used = np.bincount(ctx, minlength=len(freqs)) > 0
-    validate_tables(freqs, used)
-    out = np.zeros(0, dtype=np.uint8)
-    p = 0
-    if n:
-        sym_t, frq_t, bias_t = _slot_tables(freqs, used)
-        T = -(-n // K)
-        pad = T * K - n
-        # All state arithmetic is in int64 (values stay below 2**32, nothing overflows),
-        # which also makes the slot index directly usable as a gather index.
-        # idx[t, k] becomes context * 4096 + slot of the symbol decoded at (t, k); the
-        # symbols themselves are looked up in one pass after the loop.
-        idx = ctx * PROB_SCALE
-        if pad:
-            idx = np.concatenate((idx, np.zeros(pad, dtype=idx.dtype)))
-        idx = idx.astype(np.int64).reshape(T, K)
-        x = x.astype(np.int64)
-        wx = w.astype(np.int64)
-        for t in range(T):
-            if t < T - 1 or pad == 0:
-                xs, it = x, idx[t]
-            else:
-                kk = K - pad
-                xs, it = x[:kk], idx[t, :kk]
-            it |= xs & _SLOT_MASK                     # + slot (context * 4096 has no low bits)
+    validate_tables(freqs, np.bincount(ctx, minlength=len(freqs)) > 0)
+    dec = Decoder(states, words, freqs)
+    out = dec.read(ctx)
+    dec.finish()
+    return out
+
+
+class Decoder:
+    """Incremental spec 6.3 decoder: ``read(ctx)`` decodes the next ``len(ctx)`` symbols, so
+    the contexts of later symbols may depend on earlier ones (spec 6.4).  Symbols are decoded
+    in index order; a batch may start and end in the middle of a step, which reads the words
+    in exactly the normative order (lanes ascending within a step).  ``finish()`` checks the
+    end conditions.  Work per batch is O(batch + K) vectorized over lanes.
+    """
+
+    def __init__(self, states, words, freqs: Sequence[Sequence[int]]):
+        x = _as_u32(states, "states")
+        K = x.size
+        if K == 0 or K & (K - 1) or K > (1 << MAX_LANES_LOG2):
+            raise CorruptError("rANS: the number of lanes must be a power of two <= 4096")
+        validate_tables(freqs, np.zeros(len(freqs), bool))
+        self.K, self.x = K, x.astype(np.int64)
+        self.w = _as_u16(words).astype(np.int64)
+        self.freqs = freqs
+        self.nonempty = np.array([len(f) > 0 for f in freqs], dtype=bool)
+        self.filled = np.zeros(len(freqs), dtype=bool)
+        C = len(freqs)
+        self.sym = np.zeros(C * PROB_SCALE, dtype=np.uint8)
+        self.frq = np.zeros(C * PROB_SCALE, dtype=np.int64)
+        self.bias = np.zeros(C * PROB_SCALE, dtype=np.int64)
+        self.i = 0      # symbols decoded so far
+        self.p = 0      # words consumed so far
+
+    def _fill(self, used: np.ndarray) -> None:
+        if bool(np.any(used & ~self.nonempty)):
+            c = int(np.flatnonzero(used & ~self.nonempty)[0])
+            raise CorruptError(f"rANS table {c}: empty table for a context in use")
+        new = used & ~self.filled
+        if new.any():
+            sym, frq, bias = _slot_tables(self.freqs, new)
+            for c in np.flatnonzero(new):
+                sl = slice(c * PROB_SCALE, (c + 1) * PROB_SCALE)
+                self.sym[sl], self.frq[sl], self.bias[sl] = sym[sl], frq[sl], bias[sl]
+            self.filled |= new
+
+    def read(self, contexts) -> np.ndarray:
+        ctx = _check_ctx(contexts, len(self.freqs))
+        n = ctx.size
+        if n == 0:
+            return np.zeros(0, dtype=np.uint8)
+        self._fill(np.bincount(ctx, minlength=len(self.freqs)) > 0)
+        K, x, w = self.K, self.x, self.w
+        W = w.size
+        idx = ctx.astype(np.int64) * PROB_SCALE
+        k0 = self.i % K
+        pos = 0
+        while pos < n:
+            m = min(K - k0, n - pos)              # lanes k0 .. k0+m-1 of the current step
+            xs = x[k0:k0 + m]                     # a view: updates land in self.x
+            it = idx[pos:pos + m]
+            it |= xs & _SLOT_MASK                 # context * 4096 + slot
             xs >>= PROB_BITS
-            xs *= frq_t[it]
-            xs += bias_t[it]                          # freq * (x >> 12) + slot - cum
-            lanes = np.flatnonzero(xs < RANS_L)      # ascending lane order
+            xs *= self.frq[it]
+            xs += self.bias[it]                   # freq * (x >> 12) + slot - cum
+            lanes = np.flatnonzero(xs < RANS_L)  # ascending lane order
             cnt = lanes.size
             if cnt:
-                if p + cnt > W:
+                if self.p + cnt > W:
                     raise CorruptError("rANS: ran out of words")
-                xs[lanes] = (xs[lanes] << 16) | wx[p:p + cnt]
-                p += cnt
-        out = sym_t[idx.reshape(-1)[:n]]
-    if p != W:
-        raise CorruptError(f"rANS: {W - p} words left over")
-    if bool(np.any(x != RANS_L)):
-        raise CorruptError("rANS: a final state is not 2**16 (corrupt stream)")
-    return out
+                xs[lanes] = (xs[lanes] << 16) | w[self.p:self.p + cnt]
+                self.p += cnt
+            pos += m
+            k0 = 0
+        self.i += n
+        return self.sym[idx]
+
+    def finish(self) -> None:
+        if self.p != self.w.size:
+            raise CorruptError(f"rANS: {self.w.size - self.p} words left over")
+        if bool(np.any(self.x != RANS_L)):
+            raise CorruptError("rANS: a final state is not 2**16 (corrupt stream)")
 
 
 def _as_u32(a, what: str) -> np.ndarray:
