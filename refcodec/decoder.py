@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from refcodec.coding import attributes, duplicates, geometry, morton
-from refcodec.coding.quantization import dequantize_attributes, dequantize_positions, split_attributes
+from refcodec.coding.quantization import dequantize_attributes, dequantize_positions, split_attributes, unit_steps
 from refcodec.container import assemble, info_dict, read_front, region_dicts, toc_dicts
 from refcodec.container.front import FrontMatter
 from refcodec.container.schema import num_channels
@@ -97,16 +97,33 @@ class _SegmentCheck:
         return self.data[e.offset: e.offset + e.length]
 
 
-def decode_unit_arrays(front: FrontMatter, unit, payload) -> tuple[np.ndarray, np.ndarray]:
-    """Decode one unit to (positions float32 (n,3), attributes float32 (n,C)). spec 8.3."""
+@dataclass
+class _RegionState:
+    """What later layers of a region are predicted from (spec 5.1, 5.3.3): its decoded units."""
+    voxels: list = field(default_factory=list)   # distinct voxel codes of each unit
+    lower: object = None                         # attributes.Lower
+    broken: bool = False                         # a selected lower unit could not be decoded
+
+
+def decode_unit_arrays(front: FrontMatter, unit, payload, state: _RegionState | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Decode one unit to (positions float32 (n,3), attributes float32 (n,C)), using and
+    extending ``state``, the region's lower layers. spec 8.3."""
     info = front.info
-    codes = geometry.decode(payload(unit.geometry), unit.count)
+    C = num_channels(info.sh_degree)
+    state = state if state is not None else _RegionState()
+    if state.lower is None:
+        state.lower = attributes.Lower.empty(C)
+    low = geometry.LowerOccupancy(np.concatenate(state.voxels) if state.voxels else None)
+    codes = geometry.decode(payload(unit.geometry), unit.count, low)
     dup = payload(unit.duplicates) if unit.duplicates is not None else None
     mult = duplicates.decode(dup, len(codes), unit.count)
-    q = attributes.decode(payload(unit.attributes), unit.count, num_channels(info.sh_degree))
-    vox = np.repeat(morton.decode(codes), mult, axis=0)
-    return (dequantize_positions(vox, info.origin, info.voxel_size),
-            dequantize_attributes(q, info.steps))
+    per_gaussian = np.repeat(codes, mult)
+    q, shifts = attributes.decode(payload(unit.attributes), unit.count, C, per_gaussian, state.lower)
+    state.voxels.append(codes)
+    state.lower = state.lower.add(per_gaussian, q.astype(np.int32), shifts)
+    return (dequantize_positions(morton.decode(per_gaussian), info.origin, info.voxel_size),
+            dequantize_attributes(q, unit_steps(info.steps, shifts)))
 
 
 def decode(data: bytes, levels: list | None = None, strict: bool = False,
@@ -126,6 +143,7 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
         raise ValueError(f"need one level per region ({front.info.num_regions})")
     check = _SegmentCheck(data, front, strict)
     reports, pos, att, lay, reg = [], [], [], [], []
+    states = [_RegionState() for _ in range(front.info.num_regions)]
     for u in front.units:
         if u.count == 0:
             continue
@@ -134,16 +152,22 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
         if u.layer > levels[u.region]:
             rep.status = "not selected"
             continue
+        state = states[u.region]
         bad = [check.status(i) for i in u.critical if check.status(i) != "ok"]
         if bad:
             rep.status = next(s for s in ("checksum", "dependency", "absent", "incomplete") if s in bad)
+            state.broken = True
+            continue
+        if state.broken:                       # spec 8.4: a lower layer of the region is missing
+            rep.status = "dependency"
             continue
         try:
-            p, a = decode_unit_arrays(front, u, check.payload)
+            p, a = decode_unit_arrays(front, u, check.payload, state)
         except CorruptError as e:
             if strict:
                 raise
             rep.status, rep.detail = "corrupt", str(e)
+            state.broken = True
             continue
         pos.append(p)
         att.append(a)

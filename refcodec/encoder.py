@@ -8,8 +8,8 @@ from tqdm import tqdm
 
 from refcodec.coding import attributes, duplicates, geometry, morton
 from refcodec.coding.quantization import (
-    CUSTOM_QUALITY, PRESETS, attribute_steps, attribute_values, position_grid, quantize_attributes,
-    quantize_positions,
+    attribute_steps, attribute_values, layer_tilt, position_bits, position_grid, quality_id, quality_level,
+    quantize_attributes, quantize_positions, unit_steps,
 )
 from refcodec.container import schema as S
 from refcodec.container.front import assemble
@@ -23,7 +23,7 @@ class EncodeOptions:
     layers: int = 8
     overcomplete: int = 16
     first_layer: int | None = None     # n1 of the overcomplete schedule; None: 2% of N, <= 1e5
-    quality: str = "high"
+    quality: str = "high"              # a preset name or a quality level (spec A.3)
     regions: list = field(default_factory=list)  # RegionSpec, in order (region 1, 2, ...)
     scorer: object = opacity_area
     target_bytes: int | None = None    # rate control: overrides ``quality`` (spec A.3)
@@ -83,13 +83,21 @@ def _unit_order(qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @dataclass
 class _Plan:
-    """Everything about an encoding that does not depend on the attribute steps."""
+    """Everything about an encoding that does not depend on the quality level."""
     scene: object
     options: EncodeOptions
-    info: dict                  # scene info without quality/steps/num_segments
+    info: dict                  # scene info without quality/steps/num_segments/origin/voxel
     regions: list               # ROI table entries
-    units: list                 # (layer, region, decoding-ordered row indices, geometry, duplicates)
+    units: list                 # (layer, region, row indices) in file order (spec 3.5)
     values: np.ndarray          # (N, C) float64 attribute matrix (spec 3.2 order)
+    geometry: dict = field(default_factory=dict)   # position bits -> _Geometry
+
+
+@dataclass
+class _Geometry:
+    origin: np.ndarray
+    voxel: np.ndarray
+    units: list                 # per unit: (decoding-ordered rows, code of each row, geometry, duplicates)
 
 
 def _plan(scene, o: EncodeOptions) -> _Plan:
@@ -97,10 +105,11 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     labels = [s.label for s in o.regions]
     if len(set(labels)) != len(labels) or "background" in labels:
         raise ValueError("region labels must be unique and not 'background'")
+    unknown = set(o.disable) - set(TOOLS)
+    if unknown:
+        raise ValueError(f"unknown coding tools {sorted(unknown)}; known: {', '.join(TOOLS)}")
     region = assign_regions(scene, o.regions)
     layer = assign_layers(scene, o.layers, o.overcomplete, o.first_layer, o.scorer)
-    origin, voxel = position_grid(scene.positions)
-    qpos = quantize_positions(scene.positions, origin, voxel)
 
     num_regions = len(o.regions) + 1
     counts = np.zeros((num_regions, o.layers), dtype=np.int64)
@@ -111,66 +120,99 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     key = layer.astype(np.int64) * num_regions + region
     rows = np.argsort(key, kind="stable")
     bounds = np.searchsorted(key[rows], np.arange(o.layers * num_regions + 1) + num_regions)
-    units = []
-    for u in range(o.layers * num_regions):
-        idx = rows[bounds[u]: bounds[u + 1]]
-        if len(idx):
-            order, uniq, mult = _unit_order(qpos[idx])
-            units.append((u // num_regions + 1, u % num_regions, idx[order],
-                          geometry.encode(uniq), duplicates.encode(mult)))
+    units = [(u // num_regions + 1, u % num_regions, rows[bounds[u]: bounds[u + 1]])
+             for u in range(o.layers * num_regions) if bounds[u + 1] > bounds[u]]
     info = dict(sh_degree=scene.sh_degree, num_layers=o.layers, num_regions=num_regions,
-                total_gaussians=scene.n, reserved=b"\0\0\0", origin=origin.tolist(),
-                voxel_size=voxel.tolist())
+                total_gaussians=scene.n, reserved=b"\0\0\0")
     return _Plan(scene, o, info, regions, units, attribute_values(scene))
 
 
-def _code(plan: _Plan, steps: np.ndarray, quality_id: int) -> bytes:
-    """Quantize and code the attributes with ``steps`` and lay out the file (spec 3.5)."""
-    qattr = quantize_attributes(plan.values, steps)
+def _geometry(plan: _Plan, bits: int) -> _Geometry:
+    """Positions on a ``bits``-bit grid; each unit's decoding order and coded geometry, with
+    octree contexts from the region's lower layers (spec 5.1)."""
+    if bits in plan.geometry:
+        return plan.geometry[bits]
+    origin, voxel = position_grid(plan.scene.positions, bits)
+    qpos = quantize_positions(plan.scene.positions, origin, voxel)
+    methods = [geometry.METHOD_GAPS]
+    methods.append(geometry.CTX_MODE_LEVEL if "geometry_contexts" in plan.options.disable else geometry.CTX_MODE_FULL)
+    lower: dict = {}
+    out = []
+    for l, r, idx in plan.units:
+        order, uniq, mult = _unit_order(qpos[idx])
+        low = geometry.LowerOccupancy(np.concatenate(lower[r]) if r in lower else None)
+        out.append((idx[order], np.repeat(uniq, mult), geometry.encode(uniq, low, methods),
+                    duplicates.encode(mult)))
+        lower.setdefault(r, []).append(uniq)
+    plan.geometry = {bits: _Geometry(origin, voxel, out)}      # keep one grid at a time
+    return plan.geometry[bits]
+
+
+def _code(plan: _Plan, quality) -> bytes:
+    """Quantize and code the attributes at ``quality`` and lay out the file (spec 3.5)."""
+    level = quality_level(quality)
+    sh = plan.scene.sh_degree
+    steps = attribute_steps(sh, level)
+    geo = _geometry(plan, position_bits(level))
+    tools = set(TOOLS) - set(plan.options.disable)
+    C = steps.size
+    grid_shift = max(0, position_bits(level) - 9)
     toc, payloads = [], []
-    bar = tqdm(plan.units, desc="encoding", unit="unit", leave=False,
+    lower: dict = {}
+    last: dict = {}             # region -> TOC indices of its previous unit's segments
+    bar = tqdm(list(zip(plan.units, geo.units)), desc="encoding", unit="unit", leave=False,
                disable=None if plan.options.progress is None else not plan.options.progress)
-    for l, r, rows, geo, dup in bar:
+    for (l, r, _), (rows, codes, geo_payload, dup) in bar:
+        below = last.get(r, [])
         g = len(toc)
-        toc.append(_toc(l, r, S.KIND_GEOMETRY, []))
-        payloads.append(geo)
+        toc.append(_toc(l, r, S.KIND_GEOMETRY, [i for i in below if toc[i]["kind"] == S.KIND_GEOMETRY]))
+        payloads.append(geo_payload)
         deps = [g]
         if dup is not None:
             toc.append(_toc(l, r, S.KIND_DUPLICATES, [g]))
             payloads.append(dup)
             deps.append(g + 1)
-        toc.append(_toc(l, r, S.KIND_ATTRIBUTES, deps))
-        payloads.append(attributes.encode(qattr[rows]))
-    info = dict(plan.info, num_segments=len(toc), quality=quality_id, steps=steps.tolist())
+        toc.append(_toc(l, r, S.KIND_ATTRIBUTES, deps + below))   # spec 3.4: lower layers first
+        shifts = np.full(C, layer_tilt(level, l), np.int8)
+        shifts[0] = 0                                               # opacity keeps its step
+        q = quantize_attributes(plan.values[rows], unit_steps(steps, shifts))
+        low = lower.get(r) or attributes.Lower.empty(C)
+        norm_s = int(round(1.0 / float(unit_steps(steps, shifts)[attributes.W_CHANNEL])))
+        payloads.append(attributes.encode(q, shifts, codes, low, tools, grid_shift=grid_shift, grid_levels=4,
+                                          norm_S=norm_s if 1 <= norm_s <= attributes.MAX_NORM else None))
+        last[r] = list(range(g, len(toc)))
+        if "cross_layer" in tools:
+            lower[r] = low.add(codes, q, shifts)
+    info = dict(plan.info, num_segments=len(toc), quality=quality_id(quality), steps=steps.tolist(),
+                origin=geo.origin.tolist(), voxel_size=geo.voxel.tolist())
     return assemble(info, plan.regions, toc, payloads)
 
 
-def _fit_size(plan: _Plan, target: int, iterations: int = 12) -> tuple[bytes, float]:
-    """Rate control: the finest step scale (relative to preset high) whose file fits ``target``.
+def _fit_size(plan: _Plan, target: int, iterations: int = 10) -> tuple[bytes, float]:
+    """Rate control: the finest quality level whose file fits ``target`` (spec A.3).
 
-    Bisection on log2(scale) in [1/16, 64]; the file shrinks as the scale grows. The result is
-    the finest scale tried whose file fits (each passing trial is finer than the last).
+    Bisection on the level in [-4, 14]; the file shrinks as the level grows. The result is the
+    finest level tried whose file fits (each passing trial is finer than the last).
     """
-    sh = plan.scene.sh_degree
-    lo, hi = -4.0, 6.0
-    coarsest = _code(plan, attribute_steps(sh, scale=2.0 ** hi), CUSTOM_QUALITY)
+    lo, hi = -4.0, 14.0
+    coarsest = _code(plan, hi)
     if len(coarsest) > target:
         raise ValueError(f"--target-bytes {target:,} is below the smallest file at this layering "
-                         f"and 16-bit positions ({len(coarsest):,} bytes)")
-    best = (coarsest, 2.0 ** hi)
+                         f"({len(coarsest):,} bytes)")
+    best = (coarsest, hi)
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
-        data = _code(plan, attribute_steps(sh, scale=2.0 ** mid), CUSTOM_QUALITY)
+        data = _code(plan, mid)
         if len(data) <= target:
             hi = mid
-            best = (data, 2.0 ** mid)
+            best = (data, mid)
         else:
             lo = mid
     return best
 
 
 def encode_scene(scene, options: EncodeOptions | None = None) -> bytes:
-    """Encode ``scene`` to LGS 1.0 bytes."""
+    """Encode ``scene`` to LGS bytes."""
     return encode_scene_with_order(scene, options)[0]
 
 
@@ -179,13 +221,14 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
     ``order[j]`` (for measuring errors and for tests)."""
     o = options or EncodeOptions()
     if o.target_bytes is None:
-        attribute_steps(0, o.quality)  # validate the preset name before the expensive part
+        quality_level(o.quality)  # validate the quality before the expensive part
     plan = _plan(scene, o)
     if o.target_bytes is not None:
-        data, _ = _fit_size(plan, int(o.target_bytes))
+        data, level = _fit_size(plan, int(o.target_bytes))
     else:
-        data = _code(plan, attribute_steps(plan.scene.sh_degree, o.quality), PRESETS[o.quality][0])
-    order = (np.concatenate([u[2] for u in plan.units]) if plan.units else np.zeros(0, np.int64))
+        data, level = _code(plan, o.quality), quality_level(o.quality)
+    geo = _geometry(plan, position_bits(level))
+    order = np.concatenate([u[0] for u in geo.units]) if geo.units else np.zeros(0, np.int64)
     return data, order
 
 

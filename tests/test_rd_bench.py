@@ -121,3 +121,85 @@ def test_bench_with_splat_transform(tiny_ply, tmp_path):
         m = c.get("lgs_matched")
         if m is not None:                        # the encoder has rate control (target_bytes)
             assert abs(m["bytes"] - c["peer_bytes"]) < 0.05 * c["peer_bytes"] and m["psnr"] > 30
+
+
+def test_ablation_variants():
+    from refcodec.encoder import TOOLS
+
+    every = rd_bench.ablation_variants("all")
+    assert [v for v, _ in every] == list(TOOLS) + ["none-of-them"]
+    assert all(off == {v} for v, off in every[:-1]) and every[-1][1] == frozenset(TOOLS)
+    assert rd_bench.ablation_variants(["delta", "delta", "none-of-them"]) == [
+        ("delta", frozenset({"delta"})), ("none-of-them", frozenset(TOOLS))]
+    with pytest.raises(ValueError):
+        rd_bench.ablation_variants("delta,no_such_tool")
+    with pytest.raises(SystemExit):
+        rd_bench.main(["x.ply", "--ablate", "no_such_tool", "--quiet"])
+
+
+def test_bench_ablation(tiny_ply, tmp_path, monkeypatch, capsys):
+    """One tool ablated: the presets are encoded again with it off, the peer runs once, and the LGS
+    bytes at the peer's PSNR are interpolated on each variant's curve."""
+    from refcodec.decoder import decode
+    from refcodec.encoder import EncodeOptions, encode_scene
+
+    calls = []
+
+    def fake_peer(codec, tool, src, tmp, original, cams, ref, *rest):
+        calls.append(codec)          # a "peer" that is LGS medium: its PSNR lies on the high-low curve
+        data = encode_scene(original, EncodeOptions(layers=3, overcomplete=6, quality="medium", progress=False))
+        row = dict(codec=codec.upper(), setting="fake", status="ok", bytes=len(data) + 1000,
+                   bits_per_gaussian=8.0 * (len(data) + 1000) / original.n, encode_s=0.0, decode_s=0.0,
+                   axes="identity", gaussians=original.n)
+        row.update(rd_bench.score(ref, rd_bench.render_all(decode(data).scene, cams)))
+        return row
+
+    monkeypatch.setattr(rd_bench, "_run_peer", fake_peer)
+    r = rd_bench.bench_scene(str(tiny_ply), ("high", "low"), views=1, size=48, layers=3, peers=["sog"],
+                             tool=object(), match_peer_bytes=False, ablate=["delta"], log=lambda m: None)
+    assert calls == ["sog"]                                             # peers run once, not per variant
+    full, off = r["ablation"]
+    assert (full["variant"], full["disabled"]) == ("all tools on", [])
+    assert (off["variant"], off["disabled"]) == ("delta", ["delta"])
+    assert full["rows"] == r["lgs"] and full["preset"] == off["preset"] == "high"
+    assert full["bytes_at_preset"] == r["lgs"][0]["bytes"] and full["delta_at_preset"] == 0.0
+    assert [x["setting"] for x in off["rows"]] == ["high", "low"] and off["status"] == "ok"
+    for x in off["rows"]:
+        assert ROW_KEYS <= set(x) and x["bytes"] > 0 and len(x["psnr_per_view"]) == 1
+    assert off["bytes_at_preset"] == off["rows"][0]["bytes"]
+    assert off["delta_at_preset"] == pytest.approx(off["bytes_at_preset"] / full["bytes_at_preset"] - 1)
+    (peer,) = r["peers"]
+    (cmp,) = r["comparisons"]
+    assert set(full["at_peer"]) == set(off["at_peer"]) == set(full["delta_vs_full"]) == {"SOG"}
+    assert full["at_peer"]["SOG"] is not None and full["at_peer"]["SOG"] == pytest.approx(cmp["lgs_bytes_at_peer_psnr"])
+    assert full["delta_vs_full"]["SOG"] == 0.0
+    at = off["at_peer"]["SOG"]
+    assert at == rd_bench.lgs_bytes_at_psnr(off["rows"], peer["psnr"])
+    assert off["delta_vs_full"]["SOG"] == (None if at is None else pytest.approx(at / full["at_peer"]["SOG"] - 1))
+    json.loads(json.dumps(rd_bench._json_ready([r])))
+
+    lines = rd_bench.ablation_markdown(r)
+    md = rd_bench.markdown([r], dict(views=1, size=48))
+    assert "\n".join(lines) in md
+    head = next(i for i, s in enumerate(lines) if s.startswith("| variant |"))
+    assert lines[head].startswith("| variant | tools off | bytes at high | PSNR at high | change | bytes at SOG PSNR (")
+    assert lines[head].endswith("| change | bytes at SPZ PSNR | change |")
+    rows = lines[head + 2:]
+    assert len(rows) == 2 and all(s.count("|") == lines[head].count("|") for s in rows)
+    assert rows[0].startswith(f"| all tools on | - | {full['bytes_at_preset']:,} |")
+    assert rows[1].startswith(f"| without delta | delta | {off['bytes_at_preset']:,} |")
+    assert rows[1].endswith("| - | - |")                                  # SPZ was not run
+
+    # --peers none through the command line: only the bytes at the preset (high, with no curve)
+    out_json = tmp_path / "ab.json"
+    assert rd_bench.main([str(tiny_ply), "--views", "1", "--size", "32", "--presets", "high,low", "--layers", "3",
+                          "--curve-preset", "none", "--peers", "none", "--ablate", "delta",
+                          "--json", str(out_json), "--quiet"]) == 0
+    stdout = capsys.readouterr().out
+    doc = json.loads(out_json.read_text())
+    assert doc["settings"]["ablate"] == ["delta"]
+    (sc,) = doc["scenes"]
+    assert [e["variant"] for e in sc["ablation"]] == ["all tools on", "delta"]
+    assert all(e["at_peer"] == {} and e["bytes_at_preset"] > 0 for e in sc["ablation"])
+    assert "| variant | tools off | bytes at high | PSNR at high | change | bytes at SOG PSNR | change |" in stdout
+    assert "| without delta | delta | " in stdout and stdout.rstrip().endswith("| - | - | - | - |")

@@ -1,38 +1,351 @@
-"""Attributes segment: quantized attribute channels, centred, zigzagged, entropy coded (spec 5.3)."""
+"""Attributes segment (spec 5.3): each channel of a unit is predicted, and only the integer
+residual is entropy coded.
+
+A channel's prediction is a base (the channel's centre, the mean of the region's lower layers
+in a multi-resolution grid cell, or for rotation w the unit norm) plus an optional integer
+multiple of another, already reconstructed channel's deviation from its own base; residuals may
+further be coded as differences along the unit's decoding order. All of it is integer
+arithmetic; ``reconstruct`` is the normative decoder side, ``choose`` the encoder's choice.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from construct import ConstructError
 
+from refcodec.coding import hybrid_uint
 from refcodec.coding.hybrid_uint import unzigzag, zigzag
-from refcodec.coding.intstream import decode_channels, encode_channels
-from refcodec.container.schema import AttributesPayload
+from refcodec.coding.intstream import StreamReader, encode_uints
+from refcodec.container.schema import BASE_CHANNELS, AttributesPayload
 from refcodec.errors import CorruptError
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+MODE_GRID, MODE_DELTA, MODE_NORM = 1, 2, 4      # spec 5.3.2 mode bits
+NO_REF = 255
+W_CHANNEL = 4                                   # rotation w; x, y, z are channels 5..7
+MAX_SHIFT = 8                                   # |unit step exponent|
+MAX_NORM = 1 << 15
+MAX_GRID_LEVELS = 8
+FLAG_REST_MASK = 1                              # spec 5.3.1 flags
 
 
-def encode(q: np.ndarray) -> bytes:
-    """``q``: (N, C) int64 quantized attributes of one unit, in decoding order."""
-    n, c = q.shape
-    centers = np.median(q, axis=0).round().astype(np.int64) if n else np.zeros(c, np.int64)
-    u = zigzag(q - centers[None, :])
-    return AttributesPayload.build(dict(num_channels=c, centers=[int(x) for x in centers],
-                                        stream=encode_channels(u)))
+# ---------------------------------------------------------------------------------------------
+# Lower-layer grid (spec 5.3.3)
+
+@dataclass
+class Lower:
+    """The region's decoded lower layers: voxel Morton code, quantized attributes and the unit
+    step exponents of each Gaussian's unit."""
+    codes: np.ndarray        # (M,) uint64
+    q: np.ndarray            # (M, C) int64
+    shifts: np.ndarray       # (M, C) int8
+
+    @staticmethod
+    def empty(channels: int) -> "Lower":
+        return Lower(np.zeros(0, np.uint64), np.zeros((0, channels), np.int64), np.zeros((0, channels), np.int8))
+
+    def add(self, codes, q, shifts) -> "Lower":
+        sh = np.broadcast_to(np.asarray(shifts, np.int8)[None, :], q.shape)
+        return Lower(np.concatenate([self.codes, codes]), np.concatenate([self.q, q]),
+                     np.concatenate([self.shifts, sh]))
 
 
-def decode(payload: bytes, count: int, channels: int) -> np.ndarray:
-    """Return the (count, channels) int64 quantized attributes. spec 5.3."""
+def grid_means(lower: Lower, codes: np.ndarray, shifts: np.ndarray, grid_shift: int, levels: int,
+               channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """spec 5.3.3: for each Gaussian (voxel code ``codes[i]``) and each channel in ``channels``,
+    the rounded mean of the lower-layer values, converted to this unit's steps, in the finest
+    grid cell (level t: cells of 2^(grid_shift + 2t) voxels a side) holding any lower Gaussian.
+    Returns (means (n, len(channels)) int64, found (n,) bool)."""
+    n = codes.size
+    k = len(channels)
+    means = np.zeros((n, k), np.int64)
+    found = np.zeros(n, bool)
+    if lower.codes.size == 0 or n == 0 or k == 0 or levels == 0:
+        return means, found
+    d = shifts[channels].astype(np.int64)[None, :] - lower.shifts[:, channels].astype(np.int64)
+    lq = lower.q[:, channels]
+    up = np.clip(-d, 0, 62)
+    vals = np.where(d <= 0, lq << np.minimum(up, 40), lq >> np.clip(d, 0, 62))
+    vals = np.clip(vals, INT32_MIN, INT32_MAX)
+    for t in range(levels):          # coarsest last: finer levels win where they have data
+        s = np.uint64(3 * (grid_shift + 2 * t))
+        lk = lower.codes >> s
+        order = np.argsort(lk, kind="stable")
+        lk = lk[order]
+        heads = np.flatnonzero(np.r_[True, lk[1:] != lk[:-1]])
+        keys = lk[heads]
+        cnt = np.diff(np.r_[heads, lk.size]).astype(np.int64)
+        sums = np.add.reduceat(vals[order], heads, axis=0)
+        ck = codes >> s
+        pos = np.minimum(np.searchsorted(keys, ck), keys.size - 1)
+        hit = (keys[pos] == ck) & ~found
+        if hit.any():
+            c = cnt[pos[hit]][:, None]
+            means[hit] = (sums[pos[hit]] + c // 2) // c          # floor((sum + floor(c/2)) / c)
+            found |= hit
+        if found.all():
+            break
+    return means, found
+
+
+def isqrt(v: np.ndarray) -> np.ndarray:
+    """Exact floor(sqrt(v)) for 0 <= v < 2^52."""
+    r = np.floor(np.sqrt(v.astype(np.float64))).astype(np.int64)
+    r -= (r * r > v)
+    r += ((r + 1) * (r + 1) <= v)
+    return r
+
+
+def norm_prediction(S: int, xyz: np.ndarray) -> np.ndarray:
+    """spec 5.3.2: isqrt(max(0, S^2 - min(|x|,S)^2 - min(|y|,S)^2 - min(|z|,S)^2))."""
+    a = np.minimum(np.abs(xyz), S)
+    return isqrt(np.maximum(0, S * S - (a * a).sum(axis=1)))
+
+
+def reconstruction_order(descs) -> list:
+    """spec 5.3.2: ascending channels, except that a norm-mode channel 4 comes after 7."""
+    C = len(descs)
+    order = list(range(C))
+    if C > 7 and descs[W_CHANNEL]["mode"] & MODE_NORM:
+        order.remove(W_CHANNEL)
+        order.insert(7, W_CHANNEL)
+    return order
+
+
+def _check_descs(descs, C: int) -> None:
+    for j, d in enumerate(descs):
+        mode, ref = d["mode"], d["ref"]
+        if mode & ~7 or not -MAX_SHIFT <= d["shift"] <= MAX_SHIFT:
+            raise CorruptError(f"attributes: channel {j} has an invalid mode or step exponent")
+        if mode & MODE_NORM and (j != W_CHANNEL or C < 8 or mode & MODE_GRID or ref != NO_REF
+                                 or not 1 <= d["base"] <= MAX_NORM):
+            raise CorruptError(f"attributes: channel {j} cannot use the unit-norm prediction")
+        if ref != NO_REF:
+            same_group = (ref >= BASE_CHANNELS) == (j >= BASE_CHANNELS)
+            if ref >= j or not same_group or (ref == W_CHANNEL and descs[W_CHANNEL]["mode"] & MODE_NORM):
+                raise CorruptError(f"attributes: channel {j} refers to channel {ref}")
+
+
+def reconstruct(descs, resid: dict, rows: dict, grid) -> np.ndarray:
+    """spec 5.3.2: quantized values from residuals. ``resid[j]`` holds the signed residuals of
+    channel j for the rows ``rows[j]`` (an index array, or None for every row); ``grid(j)``
+    returns (means, found) for channel j over those rows. Returns q (n, C) int64."""
+    C = len(descs)
+    n = len(resid[0]) if C else 0
+    q = np.zeros((n, C), np.int64)
+    dev = {}                                          # q - base of each reconstructed channel
+    for j in reconstruction_order(descs):
+        d, r = descs[j], resid[j]
+        sel = rows[j]
+        if d["mode"] & MODE_DELTA:
+            r = np.cumsum(r)                          # wraps only after a value is out of range
+            if r.size and int(np.abs(r).max()) > 1 << 33:
+                raise CorruptError("attributes: accumulated residual out of range")
+        if d["mode"] & MODE_NORM:
+            base = norm_prediction(d["base"], q[:, 5:8])
+        elif d["mode"] & MODE_GRID:
+            means, found = grid(j)
+            base = np.where(found, means, d["base"])
+        else:
+            base = np.full(r.size, d["base"], np.int64)
+        pred = base
+        if d["ref"] != NO_REF:
+            pred = base + ((d["coef"] * dev[d["ref"]]) >> 6)
+        v = pred + r
+        if v.size and (v.min() < INT32_MIN or v.max() > INT32_MAX):
+            raise CorruptError("attribute value outside the 32-bit range")
+        dev[j] = v - base
+        if sel is None:
+            q[:, j] = v
+        else:
+            q[sel, j] = v
+    return q
+
+
+def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None = None,
+           lower: Lower | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return ((count, channels) int64 quantized attributes, (channels,) int8 step exponents).
+    ``codes``: the voxel Morton code of each Gaussian (needed by grid prediction)."""
     try:
         a = AttributesPayload.parse(payload)
     except ConstructError as e:
         raise CorruptError(f"attributes payload is malformed: {e}") from None
-    if a.num_channels != channels:
-        raise CorruptError(f"attributes carry {a.num_channels} channels, header implies {channels}")
-    u = decode_channels(a.stream, count, channels)
-    if np.any(u >= np.uint64(1 << 33)):
-        raise CorruptError("attribute value out of range")
-    q = unzigzag(u) + np.asarray(a.centers, dtype=np.int64)[None, :]
-    if q.size and (q.min() < INT32_MIN or q.max() > INT32_MAX):
-        raise CorruptError("attribute value outside the 32-bit range")
-    return q
+    C, n = channels, count
+    if a.num_channels != C:
+        raise CorruptError(f"attributes carry {a.num_channels} channels, header implies {C}")
+    if a.flags & ~FLAG_REST_MASK or a.grid_levels > MAX_GRID_LEVELS or a.grid_shift + 2 * a.grid_levels > 24:
+        raise CorruptError("attributes: invalid flags or grid parameters")
+    descs = [dict(base=c.base, shift=c.shift, mode=c.mode, ref=c.ref, coef=c.coef) for c in a.channels]
+    _check_descs(descs, C)
+    reader = StreamReader(a.stream, C + 1)
+    masked = None
+    if a.flags & FLAG_REST_MASK:
+        m = reader.read(np.full(n, C, np.uint8))
+        if np.any(m > 1):
+            raise CorruptError("attributes: SH-rest mask value is not 0 or 1")
+        masked = np.flatnonzero(m)
+    resid, rows = {}, {}
+    for j in range(C):
+        sel = masked if (masked is not None and j >= BASE_CHANNELS) else None
+        k = n if sel is None else sel.size
+        u = reader.read(np.full(k, j, np.uint8))
+        if np.any(u >= np.uint64(1 << 33)):
+            raise CorruptError("attribute value out of range")
+        resid[j], rows[j] = unzigzag(u), sel
+    reader.finish()
+    shifts = np.array([d["shift"] for d in descs], np.int8)
+    lower = lower or Lower.empty(C)
+    cache = {}
+
+    def grid(j):
+        if "all" not in cache:
+            use = np.array([i for i, d in enumerate(descs) if d["mode"] & MODE_GRID], np.int64)
+            cache["cols"] = {c: i for i, c in enumerate(use.tolist())}
+            cache["all"] = grid_means(lower, codes, shifts, a.grid_shift, a.grid_levels, use)
+        means, found = cache["all"]
+        col = means[:, cache["cols"][j]]
+        return (col, found) if rows[j] is None else (col[rows[j]], found[rows[j]])
+
+    return reconstruct(descs, resid, rows, grid), shifts
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoder side (spec A.2): choose each channel's prediction by estimated cost
+
+def _cost_bits(r: np.ndarray) -> float:
+    """Estimated coded size in bits of signed residuals: order-0 token entropy + raw bits."""
+    if r.size == 0:
+        return 0.0
+    tok, nb, _ = hybrid_uint.split(zigzag(r))
+    cnt = np.bincount(tok.astype(np.intp))
+    p = cnt[cnt > 0] / r.size
+    return float(-(cnt[cnt > 0] * np.log2(p)).sum() + nb.sum())
+
+
+def ref_candidates(C: int) -> dict:
+    """The encoder's intra-prediction references: scale 1 <- 0, 2 <- 1; colour G <- R, B <- G
+    (DC and each SH-rest coefficient)."""
+    refs = {2: 1, 3: 2, 9: 8, 10: 9}
+    K = (C - BASE_CHANNELS) // 3
+    for k in range(K):
+        refs[BASE_CHANNELS + K + k] = BASE_CHANNELS + k
+        refs[BASE_CHANNELS + 2 * K + k] = BASE_CHANNELS + K + k
+    return refs
+
+
+SAMPLE = 1 << 15     # rows used to estimate costs (encoder only)
+
+
+def choose(q: np.ndarray, shifts: np.ndarray, codes: np.ndarray, lower: Lower, tools: set,
+           grid_shift: int, grid_levels: int, norm_S: int | None, rest_mask: np.ndarray | None) -> list:
+    """Pick each channel's descriptor (base, mode, ref, coef) by estimated size."""
+    n, C = q.shape
+    step = max(1, n // SAMPLE)
+    sample = np.arange(0, n, step)
+    use_grid = "cross_layer" in tools and lower.codes.size > 0
+    if use_grid:
+        gm, gf = grid_means(lower, codes[sample], shifts, grid_shift, grid_levels, np.arange(C))
+    refs = ref_candidates(C) if "intra" in tools else {}
+    descs = [None] * C
+    dev = {}
+    qs = q[sample]
+    rest_rows = np.ones(sample.size, bool) if rest_mask is None else rest_mask[sample].astype(bool)
+    order = list(range(C))
+    use_norm = "rotation_norm" in tools and norm_S is not None and C >= 8
+    if use_norm:
+        order.remove(W_CHANNEL)
+        order.insert(7, W_CHANNEL)
+    for j in order:
+        rr = rest_rows if j >= BASE_CHANNELS else np.ones(sample.size, bool)
+        x = qs[rr, j]
+        centre = int(np.median(q[:, j])) if n else 0
+        bases = [(0, centre, np.full(x.size, centre, np.int64))]
+        if use_grid:
+            bases.append((MODE_GRID, centre, np.where(gf[rr], gm[rr, j], centre)))
+        if use_norm and j == W_CHANNEL:
+            bases = [(0, centre, bases[0][2]), (MODE_NORM, norm_S, norm_prediction(norm_S, qs[:, 5:8]))]
+        best = None
+        for mode, bval, base in bases:
+            e = x - base
+            options = [(NO_REF, 0, e)]
+            ref = refs.get(j)
+            if ref is not None and ref in dev and not mode & MODE_NORM:
+                er = dev[ref][rr]
+                den = float((er.astype(np.float64) ** 2).sum())
+                if den > 0:
+                    coef = int(np.clip(round(64.0 * float((e * er).sum()) / den), -(1 << 15), (1 << 15) - 1))
+                    if coef:
+                        options.append((ref, coef, e - ((coef * er) >> 6)))
+            for rf, coef, d in options:
+                for delta in ((0, MODE_DELTA) if "delta" in tools else (0,)):
+                    r = np.diff(d, prepend=0) if delta else d
+                    bits = _cost_bits(r)
+                    if best is None or bits < best[0]:
+                        best = (bits, dict(base=bval, shift=int(shifts[j]), mode=mode | delta, ref=rf, coef=coef), e)
+        descs[j] = best[1]
+        full = np.zeros(sample.size, np.int64)
+        full[rr] = best[2]
+        dev[j] = full
+    return descs
+
+
+def residuals(q: np.ndarray, descs, codes, lower: Lower, grid_shift: int, grid_levels: int,
+              rest_rows) -> dict:
+    """Exact residuals for the chosen descriptors (the inverse of ``reconstruct``)."""
+    n, C = q.shape
+    shifts = np.array([d["shift"] for d in descs], np.int8)
+    use = np.array([j for j, d in enumerate(descs) if d["mode"] & MODE_GRID], np.int64)
+    gm, gf = grid_means(lower, codes, shifts, grid_shift, grid_levels, use)
+    col = {c: i for i, c in enumerate(use.tolist())}
+    out, dev = {}, {}
+    for j in reconstruction_order(descs):
+        d = descs[j]
+        sel = rest_rows if j >= BASE_CHANNELS else None
+        x = q[:, j] if sel is None else q[sel, j]
+        if d["mode"] & MODE_NORM:
+            base = norm_prediction(d["base"], q[:, 5:8])
+        elif d["mode"] & MODE_GRID:
+            m, f = gm[:, col[j]], gf
+            if sel is not None:
+                m, f = m[sel], f[sel]
+            base = np.where(f, m, d["base"])
+        else:
+            base = np.full(x.size, d["base"], np.int64)
+        pred = base if d["ref"] == NO_REF else base + ((d["coef"] * dev[d["ref"]]) >> 6)
+        r = x - pred
+        dev[j] = x - base
+        out[j] = np.diff(r, prepend=0) if d["mode"] & MODE_DELTA else r
+    return out
+
+
+def encode(q: np.ndarray, shifts=None, codes=None, lower: Lower | None = None, tools=(),
+           grid_shift: int = 7, grid_levels: int = 4, norm_S: int | None = None) -> bytes:
+    """``q``: (N, C) int64 quantized attributes of one unit (in its own steps, spec 5.3), in
+    decoding order; ``codes``: each row's voxel Morton code; ``lower``: the region's lower layers."""
+    n, C = q.shape
+    tools = set(tools)
+    shifts = np.zeros(C, np.int8) if shifts is None else np.asarray(shifts, np.int8)
+    codes = np.zeros(n, np.uint64) if codes is None else codes
+    lower = lower or Lower.empty(C)
+    rest_rows = None
+    flags = 0
+    if "sh_mask" in tools and C > BASE_CHANNELS and n:
+        nz = np.any(q[:, BASE_CHANNELS:] != 0, axis=1)
+        if (~nz).mean() >= 0.02:                  # encoder choice: a mask pays from ~2% zero rows
+            rest_rows, flags = np.flatnonzero(nz), FLAG_REST_MASK
+    descs = choose(q, shifts, codes, lower, tools, grid_shift, grid_levels, norm_S,
+                   None if rest_rows is None else nz)
+    res = residuals(q, descs, codes, lower, grid_shift, grid_levels, rest_rows)
+    vals, ctx = [], []
+    if flags & FLAG_REST_MASK:
+        vals.append(nz.astype(np.uint64))
+        ctx.append(np.full(n, C, np.uint8))
+    for j in range(C):
+        vals.append(zigzag(res[j]))
+        ctx.append(np.full(res[j].size, j, np.uint8))
+    v = np.concatenate(vals) if vals else np.zeros(0, np.uint64)
+    c = np.concatenate(ctx) if ctx else np.zeros(0, np.uint8)
+    return AttributesPayload.build(dict(
+        num_channels=C, flags=flags, grid_shift=grid_shift, grid_levels=grid_levels,
+        channels=descs, stream=encode_uints(v, c, C + 1)))

@@ -1,41 +1,177 @@
-"""Geometry segment: the unit's distinct voxels as sorted Morton-code deltas (spec 5.1)."""
+"""Geometry segment: the unit's distinct voxels (spec 5.1), coded by one of two methods:
+
+- method 0, Morton gaps: the sorted 48-bit Morton codes as gaps, one context;
+- methods 1 and 2, occupancy octree: coded one scale at a time, with contexts from the level
+  (method 1) or also from the coarser scale and from the region's lower layers (method 2).
+
+A node at level k (0 = root, D = leaves = voxels) has the Morton code ``voxel >> 3(D-k)``.
+Each node of levels 0..D-1 sends its 8-bit child mask as two 4-bit values (children 0-3,
+then children 4-7), every level as two batches of one IntStream (spec 6.4), so the contexts
+of a level are computed from the levels above it before it is read.
+"""
 from __future__ import annotations
 
 import numpy as np
 from construct import ConstructError
 
-from refcodec.coding import morton
-from refcodec.coding.intstream import decode_uints, encode_uints
+from refcodec.coding import rans
+from refcodec.coding.intstream import StreamReader, decode_uints, encode_uints
 from refcodec.container.schema import GeometryPayload
 from refcodec.errors import CorruptError
 
+MAX_DEPTH = 16
+GEOMETRY_STEPS = 4096     # encoder's lane choice (not normative)
+NUM_CONTEXTS = 54          # spec 5.1: 18 contexts for low halves, 36 for high halves
+METHOD_GAPS = 0            # spec 5.1.1
+CTX_MODE_LEVEL = 1         # spec 5.1.2: octree, contexts from the level class only
+CTX_MODE_FULL = 2          # spec 5.1.2: + sibling count and lower-layer occupancy
 MORTON_LIMIT = np.uint64(1 << 48)
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+_BITS = np.arange(8, dtype=np.uint64)
 
 
-def encode(codes: np.ndarray) -> bytes:
-    """``codes``: strictly increasing uint64 Morton codes of the unit's distinct voxels."""
+class LowerOccupancy:
+    """Sorted distinct voxel codes of the region's lower layers (spec 5.1 context ``lw``)."""
+
+    def __init__(self, codes=None):
+        self.codes = np.unique(np.asarray(codes, dtype=np.uint64)) if codes is not None else np.zeros(0, np.uint64)
+
+    def occupied(self, nodes: np.ndarray, shift: int) -> np.ndarray:
+        """True where the cell of a node (voxels nodes << shift .. (nodes + 1) << shift) holds
+        a lower-layer voxel."""
+        if self.codes.size == 0 or nodes.size == 0:
+            return np.zeros(nodes.size, dtype=bool)
+        s = np.uint64(shift)
+        lo = np.searchsorted(self.codes, nodes << s, side="left")
+        hi = np.searchsorted(self.codes, (nodes + np.uint64(1)) << s, side="left")
+        return hi > lo
+
+
+def _contexts(D: int, k: int, sib: np.ndarray, lw: np.ndarray, mode: int) -> np.ndarray:
+    """spec 5.1: context of the low half of each node's mask at level k."""
+    cl = min(D - 1 - k, 2)
+    if mode == CTX_MODE_LEVEL:
+        return np.full(sib.size, cl * 6, dtype=np.int64)
+    sb = np.minimum(sib, 3) - 1
+    return (cl * 3 + sb) * 2 + lw.astype(np.int64)
+
+
+def _lower_flags(lower: LowerOccupancy, nodes: np.ndarray, parent_lw: np.ndarray, shift: int) -> np.ndarray:
+    """lw of each node: only children of lw=1 parents can be occupied below (spec 5.1)."""
+    lw = np.zeros(nodes.size, dtype=bool)
+    cand = np.flatnonzero(parent_lw)
+    if cand.size:
+        lw[cand] = lower.occupied(nodes[cand], shift)
+    return lw
+
+
+def _children(nodes: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Child codes in ascending order and the index of each child's parent."""
+    bits = ((masks.astype(np.uint64)[:, None] >> _BITS) & np.uint64(1)).astype(bool)
+    kids = (nodes[:, None] << np.uint64(3)) | _BITS
+    parent = np.broadcast_to(np.arange(nodes.size)[:, None], bits.shape)
+    return kids[bits], parent[bits]
+
+
+def depth_for(codes: np.ndarray) -> int:
+    """Smallest depth D with every voxel coordinate < 2^D."""
+    if codes.size == 0 or int(codes[-1]) == 0:
+        return 0
+    return (int(codes.max()).bit_length() + 2) // 3
+
+
+def encode(codes: np.ndarray, lower: LowerOccupancy | None = None, methods=(METHOD_GAPS, CTX_MODE_FULL)) -> bytes:
+    """``codes``: strictly increasing uint64 Morton codes of the unit's distinct voxels. Codes
+    them with each of ``methods`` and keeps the smallest payload (encoder choice)."""
     codes = np.asarray(codes, dtype=np.uint64)
+    return min((_encode_gaps(codes) if m == METHOD_GAPS else _encode_octree(codes, lower, m) for m in methods),
+               key=len)
+
+
+def _encode_gaps(codes: np.ndarray) -> bytes:
     deltas = np.empty_like(codes)
     if len(codes):
         deltas[0] = codes[0]
-        deltas[1:] = codes[1:] - codes[:-1] - np.uint64(1)  # spec 5.1: gaps between codes
+        deltas[1:] = codes[1:] - codes[:-1] - np.uint64(1)  # spec 5.1.1: gaps between codes
     stream = encode_uints(deltas, np.zeros(len(codes), np.uint8), 1)
-    return GeometryPayload.build(dict(num_voxels=len(codes), codes=stream))
+    return GeometryPayload.build(dict(num_voxels=codes.size, method=METHOD_GAPS, depth=0, stream=stream))
 
 
-def decode(payload: bytes, count: int) -> np.ndarray:
+def _encode_octree(codes: np.ndarray, lower: LowerOccupancy | None, mode: int) -> bytes:
+    lower = lower or LowerOccupancy()
+    D = depth_for(codes)
+    # levels[k] = node codes at level k, k = 0..D
+    levels = [codes]
+    for _ in range(D):
+        levels.append(np.unique(levels[-1] >> np.uint64(3)))
+    levels.reverse()
+    vals, ctxs = [], []
+    sib = np.ones(1, dtype=np.int64)
+    lw = lower.occupied(levels[0], 3 * D)
+    for k in range(D):
+        nodes, kids = levels[k], levels[k + 1]
+        parent = np.searchsorted(nodes, kids >> np.uint64(3))
+        masks = np.zeros(nodes.size, dtype=np.int64)
+        np.bitwise_or.at(masks, parent, np.int64(1) << (kids & np.uint64(7)).astype(np.int64))
+        lo, hi = masks & 15, masks >> 4
+        c_lo = _contexts(D, k, sib, lw, mode)
+        vals += [lo, hi]
+        ctxs += [c_lo, 18 + 2 * c_lo + (lo == 0)]
+        sib = _POPCOUNT[masks][parent]
+        lw = _lower_flags(lower, kids, lw[parent], 3 * (D - k - 1)) if mode == CTX_MODE_FULL else lw[parent]
+    v = np.concatenate(vals) if vals else np.zeros(0, np.int64)
+    c = np.concatenate(ctxs) if ctxs else np.zeros(0, np.int64)
+    # decoding reads 2D batches, so fewer, longer lanes cost little time and save state bytes
+    lanes = rans.choose_lanes_log2(v.size, target_steps=GEOMETRY_STEPS)
+    stream = encode_uints(v.astype(np.uint64), c.astype(np.uint8), NUM_CONTEXTS, lanes)
+    return GeometryPayload.build(dict(num_voxels=codes.size, method=mode, depth=D, stream=stream))
+
+
+def decode(payload: bytes, count: int, lower: LowerOccupancy | None = None) -> np.ndarray:
     """Return the (V,) uint64 Morton codes; ``count`` (the unit's Gaussian count) bounds V."""
     try:
         g = GeometryPayload.parse(payload)
     except ConstructError as e:
         raise CorruptError(f"geometry payload is malformed: {e}") from None
-    v = g.num_voxels
-    if not 1 <= v <= count:
-        raise CorruptError(f"geometry declares {v} voxels for a unit of {count} Gaussians")
-    deltas = decode_uints(g.codes, np.zeros(v, np.uint8), 1)
+    V, D, mode = g.num_voxels, g.depth, g.method
+    if not 1 <= V <= count:
+        raise CorruptError(f"geometry declares {V} voxels for a unit of {count} Gaussians")
+    if mode == METHOD_GAPS and D == 0:
+        return _decode_gaps(g.stream, V)
+    if D > MAX_DEPTH or mode not in (CTX_MODE_LEVEL, CTX_MODE_FULL):
+        raise CorruptError(f"geometry method {mode} with depth {D} is not allowed")
+    lower = lower or LowerOccupancy()
+    reader = StreamReader(g.stream, NUM_CONTEXTS)
+    nodes = np.zeros(1, dtype=np.uint64)
+    sib = np.ones(1, dtype=np.int64)
+    lw = lower.occupied(nodes, 3 * D) if mode == CTX_MODE_FULL else np.zeros(1, bool)
+    for k in range(D):
+        c_lo = _contexts(D, k, sib, lw, mode)
+        lo = reader.read(c_lo.astype(np.uint8))
+        if np.any(lo > 15):
+            raise CorruptError("geometry: child mask value out of range")
+        hi = reader.read((18 + 2 * c_lo + (lo == 0)).astype(np.uint8))
+        if np.any(hi > 15):
+            raise CorruptError("geometry: child mask value out of range")
+        masks = (lo | (hi << np.uint64(4))).astype(np.int64)
+        if np.any(masks == 0):
+            raise CorruptError("geometry: a node without children")
+        if int(_POPCOUNT[masks].sum()) > V:
+            raise CorruptError("geometry: more nodes than voxels")
+        nodes, parent = _children(nodes, masks)
+        sib = _POPCOUNT[masks][parent]
+        lw = _lower_flags(lower, nodes, lw[parent], 3 * (D - k - 1)) if mode == CTX_MODE_FULL else lw[parent]
+    reader.finish()
+    if nodes.size != V:
+        raise CorruptError(f"geometry: the octree holds {nodes.size} voxels, header says {V}")
+    return nodes
+
+
+def _decode_gaps(stream: bytes, v: int) -> np.ndarray:
+    """spec 5.1.1: code[0] = d[0]; code[i] = code[i-1] + d[i] + 1; every code < 2^48."""
+    deltas = decode_uints(stream, np.zeros(v, np.uint8), 1)
     if np.any(deltas >= MORTON_LIMIT):
         raise CorruptError("geometry delta out of range")
-    # spec 5.1: code[0] = d[0]; code[i] = code[i-1] + d[i] + 1; every code < 2^48.
     # A float64 sum bounds the total first so the exact uint64 running sum cannot wrap.
     if float(deltas.sum(dtype=np.float64)) + v > 2.0 * float(MORTON_LIMIT):
         raise CorruptError("geometry codes exceed 48 bits")
@@ -43,7 +179,3 @@ def decode(payload: bytes, count: int) -> np.ndarray:
     if codes[-1] >= MORTON_LIMIT:
         raise CorruptError("geometry codes exceed 48 bits")
     return codes
-
-
-def voxels(codes: np.ndarray) -> np.ndarray:
-    return morton.decode(codes)

@@ -16,43 +16,78 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 # spec 3.2 channel groups, in coding order: (name, width)
 GROUPS = (("opacity", 1), ("scale", 3), ("rotation", 4), ("sh_dc", 3))
 
-# Base steps at preset "high"; each preset multiplies them (encoder choice, not normative).
+# Encoder quality model (spec A.3, not normative). A quality *level* L (a real number; presets
+# name a few) sets everything lossy: position bits 16 - round(L) (L > 0), steps of every group
+# but opacity times 2^(L/2), opacity times 2^(max(0, L - 4)/2), and for L >= 1 a per-layer tilt:
+# layers 5.. use twice the steps of layers 1-4 (a unit step exponent of 1).
 BASE_STEPS = {"opacity": 0.05, "scale": 0.02, "rotation": 1 / 256, "sh_dc": 1 / 128, "sh_rest": 1 / 64}
-PRESETS = {  # name -> (id stored in the header, step multiplier)
-    "max": (0, 0.25),
-    "high": (1, 1.0),
+PRESETS = {  # name -> (id stored in the header, quality level)
+    "max": (0, -4.0),
+    "high": (1, 0.0),
     "medium": (2, 2.0),
     "low": (3, 4.0),
-    "preview": (4, 8.0),
+    "preview": (4, 6.0),
 }
 PRESET_NAMES = {v[0]: k for k, v in PRESETS.items()}
-CUSTOM_QUALITY = 255  # header quality id of a rate-controlled (custom) step scale
+CUSTOM_QUALITY = 255  # header quality id of a level that is not a preset (rate control, numbers)
 PRESET_NAMES[CUSTOM_QUALITY] = "custom"
+MIN_POSITION_BITS = 6
 
 
-def attribute_steps(sh_degree: int, quality: str = "high", scale: float | None = None) -> np.ndarray:
-    """Per-channel float32 step sizes (spec 3.2 channel order) for a preset, or for an explicit
-    ``scale`` of the base (preset ``high``) steps."""
-    if scale is None:
-        if quality not in PRESETS:
-            raise ValueError(f"unknown quality preset {quality!r}; choose one of {', '.join(PRESETS)}")
-        scale = PRESETS[quality][1]
-    mult = float(scale)
+def quality_level(quality) -> float:
+    """A preset name or a number (string or float) -> quality level."""
+    if isinstance(quality, str) and quality in PRESETS:
+        return PRESETS[quality][1]
+    try:
+        level = float(quality)
+    except (TypeError, ValueError):
+        raise ValueError(f"unknown quality {quality!r}; choose one of {', '.join(PRESETS)} or a number "
+                         "(0 = high, each +2 halves the precision)") from None
+    if not -8.0 <= level <= 16.0:
+        raise ValueError("a numeric quality level must lie in -8..16")
+    return level
+
+
+def quality_id(quality) -> int:
+    return PRESETS[quality][0] if isinstance(quality, str) and quality in PRESETS else CUSTOM_QUALITY
+
+
+def position_bits(level: float) -> int:
+    return int(min(POSITION_BITS, max(MIN_POSITION_BITS, POSITION_BITS - max(0, int(np.floor(level + 0.5))))))
+
+
+def layer_tilt(level: float, layer: int) -> int:
+    """Unit step exponent of a layer (all groups but opacity)."""
+    return 1 if level >= 1.0 and layer >= 5 else 0
+
+
+def rotation_scale(level: float) -> int:
+    """S: rotation steps are exactly 1/S, S even, so the unit-norm prediction (spec 5.3.2) is exact
+    in every layer."""
+    return max(2, 2 * int(np.floor(128.0 / 2.0 ** (level / 2.0) + 0.5)))
+
+
+def attribute_steps(sh_degree: int, quality="high") -> np.ndarray:
+    """Per-channel float32 step sizes (spec 3.2 channel order) at a preset or quality level."""
+    level = quality_level(quality)
+    mult = 2.0 ** (level / 2.0)
+    group = {"opacity": 2.0 ** (max(0.0, level - 4.0) / 2.0), "scale": mult, "sh_dc": mult, "sh_rest": mult}
     steps = []
     for name, width in GROUPS:
-        steps += [BASE_STEPS[name] * mult] * width
+        step = 1.0 / rotation_scale(level) if name == "rotation" else BASE_STEPS[name] * group[name]
+        steps += [step] * width
     steps += [BASE_STEPS["sh_rest"] * mult] * SH_REST_WIDTH[sh_degree]
     return np.asarray(steps, dtype=np.float32)
 
 
-def position_grid(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Origin and per-axis voxel size of the 16-bit position grid over the scene bounds."""
+def position_grid(positions: np.ndarray, bits: int = POSITION_BITS) -> tuple[np.ndarray, np.ndarray]:
+    """Origin and per-axis voxel size of a ``bits``-bit position grid over the scene bounds."""
     if len(positions) == 0:
         return np.zeros(3, np.float32), np.ones(3, np.float32)
     lo = positions.min(axis=0).astype(np.float32)
     hi = positions.max(axis=0).astype(np.float64)
     extent = hi - lo.astype(np.float64)
-    voxel = np.where(extent > 0, extent / POSITION_MAX, 1.0).astype(np.float32)
+    voxel = np.where(extent > 0, extent / ((1 << bits) - 1), 1.0).astype(np.float32)
     voxel = np.where(voxel > 0, voxel, np.float32(1e-30))  # float32 underflow guard
     return lo, voxel
 
@@ -83,8 +118,13 @@ def quantize_attributes(values: np.ndarray, steps: np.ndarray) -> np.ndarray:
     return np.clip(q, INT32_MIN // 2, INT32_MAX // 2).astype(np.int64)
 
 
+def unit_steps(steps, shifts) -> np.ndarray:
+    """spec 7.2: a unit's steps, binary32(steps[j] * 2^shift[j])."""
+    return np.ldexp(np.asarray(steps, dtype=np.float32), np.asarray(shifts, dtype=np.int32)).astype(np.float32)
+
+
 def dequantize_attributes(q: np.ndarray, steps) -> np.ndarray:
-    """spec 7.2: value = binary32(q) * step, one correctly rounded binary32 multiply."""
+    """spec 7.2: value = binary32(q) * unit step, one correctly rounded binary32 multiply."""
     return q.astype(np.float32) * np.asarray(steps, dtype=np.float32)[None, :]
 
 

@@ -4,7 +4,7 @@ Encoder and decoder both import these structs; there is no second hand-written r
 writer. All integers are little-endian. Section numbers refer to spec/lgs-1.0.md.
 """
 from construct import (
-    Array, Bytes, Check, Float32l, GreedyBytes, Int8ul, Int16ul, Int32sl, Int32ul, Int64ul,
+    Array, Bytes, Check, Float32l, GreedyBytes, Int8sl, Int8ul, Int16sl, Int16ul, Int32sl, Int32ul, Int64ul,
     PascalString, PrefixedArray, Struct, Terminated, VarInt, this,
 )
 
@@ -33,7 +33,7 @@ IntStream = Struct(
 # ---------------------------------------------------------------------------------------------
 # spec 3.1: the fixed header, 16 bytes, that starts every LGS file.
 MAGIC = b"\x89LGS\r\n\x1a\n"
-VERSION_MAJOR = 1
+VERSION_MAJOR = 2
 VERSION_MINOR = 0
 
 FixedHeader = Struct(
@@ -128,13 +128,26 @@ Front = Struct(
 # spec 5: segment payloads.
 GeometryPayload = Struct(             # spec 5.1
     "num_voxels" / Int32ul,
-    "codes" / GreedyBytes,            # IntStream (spec 6.4), one context: Morton deltas
+    "method" / Int8ul,                # 0: Morton gaps; 1: octree, level contexts; 2: octree, full contexts
+    "depth" / Int8ul,                 # octree depth D <= 16 (every coordinate < 2^D); 0 for method 0
+    "stream" / GreedyBytes,           # IntStream (spec 6.4): gaps (1 context) or mask halves (54)
 )
 
-AttributesPayload = Struct(           # spec 5.3
+ChannelCoding = Struct(               # spec 5.3.1: how one channel of a unit is predicted
+    "base" / Int32sl,                 # centre (modes 0, grid fallback) or the norm S (mode bit 2)
+    "shift" / Int8sl,                 # unit step = steps[j] * 2^shift, -8 <= shift <= 8
+    "mode" / Int8ul,                  # bit 0 grid base, bit 1 delta, bit 2 unit norm (spec 5.3.2)
+    "ref" / Int8ul,                   # channel whose deviation is added (255: none)
+    "coef" / Int16sl,                 # its weight, in 64ths
+)
+
+AttributesPayload = Struct(           # spec 5.3.1
     "num_channels" / Int8ul,
-    "centers" / Array(this.num_channels, Int32sl),
-    "stream" / GreedyBytes,           # IntStream (spec 6.4), context = channel, channel-major
+    "flags" / Int8ul,                 # bit 0: SH-rest row mask present
+    "grid_shift" / Int8ul,            # finest lower-layer grid cell: 2^grid_shift voxels a side
+    "grid_levels" / Int8ul,           # number of grid levels, cells 4x larger a side each
+    "channels" / Array(this.num_channels, ChannelCoding),
+    "stream" / GreedyBytes,           # IntStream (spec 6.4), C + 1 contexts (spec 5.3.4)
 )
 
 DuplicatePair = Struct("voxel" / Int32ul, "extra" / Int32ul)   # spec 5.2, inside DEFLATE

@@ -2,7 +2,7 @@
 
     python tools/bench/rd_bench.py [scenes...] [--views 8] [--size 256] \
         [--presets max,high,medium,low,preview] [--peers sog,spz] \
-        [--md out.md] [--json out.json] [--plot rd.png] [--pictures DIR]
+        [--md out.md] [--json out.json] [--plot rd.png] [--pictures DIR] [--ablate all]
 
 For each scene (default: the ``*.ply`` files in ``../shared/data`` next to the repository), the
 scene is encoded with every LGS preset, decoded, and rendered from ``--views`` orbit cameras
@@ -19,6 +19,13 @@ when their axis convention differs (reported).  Each peer has one point, so the 
 curve) and "LGS PSNR at the peer's bytes"; a BD-rate is printed only when both curves have at
 least 2 points.  With rate control in the encoder (``EncodeOptions.target_bytes``) LGS is also
 encoded to each peer's size and scored (``--no-match-peer-bytes`` skips it).
+
+Ablation (``--ablate``, like the paper's Fig. 8): for each variant the LGS preset sweep is run
+again with coding tools switched off (``EncodeOptions.disable``; the names are
+``refcodec.encoder.TOOLS``, ``all`` is each of them alone plus ``none-of-them``, every tool off),
+on the same cameras and reference renders; the peers are not run again.  Per variant: the bytes at
+the curve preset (``high`` when there is no curve), the LGS bytes at each peer's PSNR and their
+change against all tools on, i.e. what each tool saves.
 
 Times: LGS encode/decode are in-process calls (scene already in memory); peer times are
 whole-process splat-transform runs (node start-up and reading the PLY included; for SOG the
@@ -45,6 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ALL_PRESETS = ("max", "high", "medium", "low", "preview")
 PEER_CODECS = ("sog", "spz")
+ALL_OFF = "none-of-them"     # ablation variant with every coding tool switched off
+FULL = "all tools on"        # the reference row of the ablation (the ordinary sweep)
 
 
 def default_scenes() -> list:
@@ -160,14 +169,15 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
                 layers: int = 8, overcomplete: int | None = None, peers=PEER_CODECS, tool=None,
                 peer_timeout: float = 600.0, peer_workers: int | None = None, up=(0.0, -1.0, 0.0),
                 workdir: str | None = None, log=print, keep_images: bool = False,
-                match_peer_bytes: bool = True) -> dict:
-    from refcodec.decoder import decode
-    from refcodec.encoder import EncodeOptions, encode_scene
+                match_peer_bytes: bool = True, ablate=None) -> dict:
+    """Bench one scene; ``ablate``: ablation variants (see ``ablation_variants``), None or empty
+    for none."""
     from refcodec.io.load import load_scene
     from refcodec.io.ply import write_ply
     from refcodec.render import orbit_cameras
     from refcodec.render.pictures import level_prefixes
 
+    variants = ablation_variants(ablate) if ablate else []
     name = Path(path).name
     t = time.perf_counter()
     original = load_scene(path)
@@ -182,27 +192,16 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
                input_bytes=os.path.getsize(path), views=views, size=size, render_s_per_view=render_s,
                lgs=[], curve=dict(preset=curve_preset, levels=[]), peers=[], comparisons=[])
 
-    blobs = {}
-    want = list(presets) + ([curve_preset] if curve_preset and curve_preset not in presets else [])
-    for p in want:
-        t = time.perf_counter()
-        data = encode_scene(original, EncodeOptions(layers=layers, overcomplete=overcomplete or 2 * layers,
-                                                    quality=p, progress=False))
-        enc = time.perf_counter() - t
-        t = time.perf_counter()
-        dec = decode(data).scene
-        dec_s = time.perf_counter() - t
-        blobs[p] = data
-        if p not in presets:
-            continue
-        views_p = render_all(dec, cams)
-        row = dict(codec="LGS", setting=p, bytes=len(data), bits_per_gaussian=8.0 * len(data) / max(1, n),
-                   gaussians=dec.n, encode_s=enc, decode_s=dec_s, **score(ref, views_p))
-        res["lgs"].append(row)
-        if keep_images:
-            images[f"LGS {p}"] = views_p[0]
-        log(f"  LGS {p:8s} {len(data):>12,} B  {row['bits_per_gaussian']:6.2f} bits/G  PSNR {row['psnr']:.2f}  "
-            f"SSIM {row['ssim']:.4f}  enc {enc:.2f} s  dec {dec_s:.2f} s")
+    # the preset whose total bytes the ablation reports: the curve preset, else the codec's default
+    ablation_preset = curve_preset or "high"
+    want = list(presets)
+    for extra in (curve_preset, ablation_preset if variants else None):
+        if extra and extra not in want:
+            want.append(extra)
+    res["lgs"], blobs, first_views = _sweep(original, want, presets, layers, overcomplete, cams, ref, log)
+    if keep_images:
+        images.update({f"LGS {p}": v for p, v in first_views.items()})
+    full_preset_bytes = len(blobs[ablation_preset]) if variants else None
 
     if curve_preset:
         data = blobs[curve_preset]
@@ -242,9 +241,119 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
             if match_peer_bytes:
                 c["lgs_matched"] = _lgs_at_bytes(original, pr["bytes"], layers, overcomplete, cams, ref, log)
             res["comparisons"].append(c)
+    if variants:
+        res["ablation"] = _ablation(original, variants, want, presets, ablation_preset, full_preset_bytes,
+                                    res["lgs"], res["peers"], layers, overcomplete, cams, ref, log)
     if keep_images:
         res["_images"] = images
     return res
+
+
+def _sweep(original, want, presets, layers: int, overcomplete, cams, ref, log, disable=frozenset()) -> tuple:
+    """Encode ``original`` with each preset in ``want`` (tools in ``disable`` switched off) and
+    decode it; score those in ``presets``.  Returns (rows, {preset: file bytes}, {preset: view 0})."""
+    from refcodec.decoder import decode
+    from refcodec.encoder import EncodeOptions, encode_scene
+
+    n = original.n
+    rows, blobs, first = [], {}, {}
+    extra = dict(disable=frozenset(disable)) if disable else {}
+    tag = "LGS" if not disable else "LGS without " + (",".join(disable) if len(disable) == 1 else
+                                                      f"{len(disable)} tools")
+    for p in want:
+        t = time.perf_counter()
+        data = encode_scene(original, EncodeOptions(layers=layers, overcomplete=overcomplete or 2 * layers,
+                                                    quality=p, progress=False, **extra))
+        enc = time.perf_counter() - t
+        t = time.perf_counter()
+        dec = decode(data).scene
+        dec_s = time.perf_counter() - t
+        blobs[p] = data
+        if p not in presets:
+            continue
+        views_p = render_all(dec, cams)
+        row = dict(codec="LGS", setting=p, bytes=len(data), bits_per_gaussian=8.0 * len(data) / max(1, n),
+                   gaussians=dec.n, encode_s=enc, decode_s=dec_s, **score(ref, views_p))
+        rows.append(row)
+        first[p] = views_p[0]
+        log(f"  {tag} {p:8s} {len(data):>12,} B  {row['bits_per_gaussian']:6.2f} bits/G  "
+            f"PSNR {_fmt(row['psnr'], 2)}  SSIM {row['ssim']:.4f}  enc {enc:.2f} s  dec {dec_s:.2f} s")
+    return rows, blobs, first
+
+
+# ------------------------------------------------------------------------------------------------
+# Ablation
+# ------------------------------------------------------------------------------------------------
+def ablation_variants(spec) -> list:
+    """Ablation variants from ``spec`` (a comma-separated string or a list of names): a name in
+    ``refcodec.encoder.TOOLS`` switches that tool off alone, ``none-of-them`` switches every tool
+    off, ``all`` is each tool alone followed by ``none-of-them``.  Returns [(variant, frozenset of
+    tools off)] in the order given, without repeats; ValueError on an unknown name."""
+    from refcodec.encoder import TOOLS
+
+    names = [w.strip() for w in (spec.split(",") if isinstance(spec, str) else spec or []) if w and w.strip()]
+    out = []
+    for w in names:
+        if w.lower() == "all":
+            todo = list(TOOLS) + [ALL_OFF]
+        elif w.lower() == ALL_OFF or w in TOOLS:
+            todo = [w.lower() if w.lower() == ALL_OFF else w]
+        else:
+            raise ValueError(f"unknown coding tool {w!r}; choose from {', '.join(TOOLS)}, {ALL_OFF} or all")
+        for v in todo:
+            if v not in [x for x, _ in out]:
+                out.append((v, frozenset(TOOLS) if v == ALL_OFF else frozenset({v})))
+    return out
+
+
+def _ablation_entry(variant: str, disabled, rows: list, preset: str, preset_bytes, peers: list,
+                    full: dict | None = None, status: str = "ok") -> dict:
+    """One ablation row: the LGS bytes at each peer's PSNR (``peers`` with status ok) on the curve
+    of ``rows``, and, against ``full`` (the all-tools-on entry), the fractional change of those bytes
+    and of the bytes at ``preset`` (+0.05: 5 % more bytes without the tool)."""
+    at_peer = {}
+    for pr in peers:
+        if pr.get("status") == "ok":
+            q = _num(pr.get("psnr"))
+            at_peer[pr["codec"]] = lgs_bytes_at_psnr(rows, q) if q is not None else None
+
+    def change(new, old):
+        return new / old - 1.0 if new is not None and old else None
+
+    ref = full or {}
+    return dict(variant=variant, disabled=sorted(disabled), status=status, rows=rows, preset=preset,
+                bytes_at_preset=preset_bytes,
+                delta_at_preset=change(preset_bytes, ref.get("bytes_at_preset", preset_bytes)),
+                at_peer=at_peer,
+                delta_vs_full={c: change(b, ref.get("at_peer", at_peer).get(c)) for c, b in at_peer.items()})
+
+
+def _ablation(original, variants: list, want: list, presets, preset: str, full_preset_bytes: int, full_rows: list,
+              peers: list, layers: int, overcomplete, cams, ref, log) -> list:
+    """The ablation list of a scene: first all tools on (the sweep already run), then each variant
+    re-encoded with its tools off.  A variant whose encode or decode fails keeps its error in
+    ``status`` and has no numbers."""
+    full = _ablation_entry(FULL, (), full_rows, preset, full_preset_bytes, peers)
+    out = [full]
+    for variant, off in variants:
+        log(f"  ablation: {variant} (off: {', '.join(sorted(off))})")
+        try:
+            rows, blobs, _ = _sweep(original, want, presets, layers, overcomplete, cams, ref, log, disable=off)
+        except Exception as e:  # noqa: BLE001 - one failing tool must not lose the whole bench
+            msg = f"failed: {type(e).__name__}: {e}"[:300]
+            log(f"  ablation {variant}: {msg}")
+            out.append(_ablation_entry(variant, off, [], preset, None, peers, full, status=msg))
+            continue
+        e = _ablation_entry(variant, off, rows, preset, len(blobs[preset]), peers, full)
+        log(f"  ablation {variant}: {e['bytes_at_preset']:,} B at {preset} ({_pct(e['delta_at_preset'])} vs all "
+            f"tools on)" + "".join(f", at {c} PSNR {_fmt(b, 0)} B ({_pct(e['delta_vs_full'][c])})"
+                                  for c, b in e["at_peer"].items()))
+        out.append(e)
+    return out
+
+
+def _pct(x) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{100.0 * x:+.1f}%"
 
 
 def _lgs_at_bytes(original, target: int, layers: int, overcomplete, cams, ref, log):
@@ -384,7 +493,49 @@ def markdown(results: list, settings: dict) -> str:
                      f"{'-' if b is None else f'{b:,.0f}'} | {_fmt(c['lgs_bytes_ratio'], 3)} | "
                      f"{_fmt(c['lgs_psnr_at_peer_bytes'])} | {_fmt(c['lgs_psnr_gain_db'], 2)} | {matched} | "
                      f"{'-' if bd is None else f'{bd:+.1f}%'} |")
+    for r in results:
+        if r.get("ablation"):
+            L.append("")
+            L.extend(ablation_markdown(r))
     return "\n".join(L) + "\n"
+
+
+def ablation_markdown(r: dict) -> list:
+    """Lines of the "Ablation" table of one scene result: a row per variant, all tools on first;
+    bytes (and PSNR) at the ablation preset, LGS bytes at each peer's PSNR, and their change
+    against all tools on (positive: bytes the tool saves)."""
+    ab = r["ablation"]
+    preset = ab[0]["preset"]
+    peers = {p["codec"]: p for p in r["peers"]}
+    codecs = list(dict.fromkeys([c.upper() for c in PEER_CODECS] + list(peers)))
+    L = [f"Ablation, {r['scene']}: LGS re-encoded with coding tools switched off (same presets, cameras and "
+         f"reference renders); bytes at preset {preset}, and LGS bytes at each peer's PSNR (log-linear on the "
+         "preset curve; '-' where there is no such peer or it lies outside the curve); change against all "
+         "tools on, i.e. what the tools switched off save:", ""]
+    head = f"| variant | tools off | bytes at {preset} | PSNR at {preset} | change |"
+    rule = "| --- | --- | ---: | ---: | ---: |"
+    for c in codecs:
+        q = _num(peers.get(c, {}).get("psnr")) if peers.get(c, {}).get("status") == "ok" else None
+        head += f" bytes at {c} PSNR{'' if q is None else f' ({q:.2f} dB)'} | change |"
+        rule += " ---: | ---: |"
+    L += [head, rule]
+    for e in ab:
+        off = e["disabled"]
+        label = FULL if e["variant"] == FULL else (f"{ALL_OFF} (all tools off)" if e["variant"] == ALL_OFF
+                                                    else f"without {e['variant']}")
+        if e.get("status", "ok") != "ok":
+            label += " (" + e["status"].replace("|", "/").replace("\n", " ") + ")"
+        row = next((x for x in e["rows"] if x["setting"] == preset), None)
+        full = e["variant"] == FULL
+        b = e["bytes_at_preset"]
+        off = "-" if not off else "all" if e["variant"] == ALL_OFF else ", ".join(off)
+        line = (f"| {label} | {off} | {'-' if b is None else f'{b:,}'} | "
+                f"{_fmt(row['psnr']) if row else '-'} | {'-' if full else _pct(e['delta_at_preset'])} |")
+        for c in codecs:
+            v = e["at_peer"].get(c)
+            line += f" {'-' if v is None else f'{v:,.0f}'} | {'-' if full else _pct(e['delta_vs_full'].get(c))} |"
+        L.append(line)
+    return L
 
 
 # ------------------------------------------------------------------------------------------------
@@ -641,6 +792,10 @@ def main(argv=None) -> int:
                     help="do not run CODEC (sog/spz) on the scene whose file name is SCENE; repeatable")
     ap.add_argument("--match-peer-bytes", action=argparse.BooleanOptionalAction, default=True,
                     help="also encode LGS with rate control to each peer's size and score it (default on)")
+    ap.add_argument("--ablate", default=None, metavar="TOOLS",
+                    help="ablation: re-run the LGS presets with each of these coding tools switched off "
+                         "(comma-separated names of refcodec.encoder.TOOLS, 'none-of-them' for all off, or "
+                         "'all' for each tool plus none-of-them; default: no ablation)")
     ap.add_argument("--up", default="0,-1,0", help="world up for the orbit cameras (default 0,-1,0)")
     ap.add_argument("--md", default=None, help="also write the Markdown tables here")
     ap.add_argument("--json", default=None, help="write all results as JSON here")
@@ -664,6 +819,10 @@ def main(argv=None) -> int:
     if any(p not in PEER_CODECS for p in peers):
         ap.error(f"--peers: choose from {', '.join(PEER_CODECS)} or none")
     up = tuple(float(v) for v in a.up.split(","))
+    try:
+        ablate = [v for v, _ in ablation_variants(a.ablate)] if a.ablate else []
+    except ValueError as e:
+        ap.error(f"--ablate: {e}")
     skips = {tuple(s.lower().rsplit(":", 1)) for s in a.skip_peer}
     workers = a.peer_workers if a.peer_workers is not None else P.default_workers()
 
@@ -674,7 +833,7 @@ def main(argv=None) -> int:
             else f"peers skipped: {why}")
     settings = dict(presets=presets, views=a.views, size=a.size, layers=a.layers,
                     overcomplete=a.overcomplete or 2 * a.layers, curve_preset=curve,
-                    match_peer_bytes=a.match_peer_bytes,
+                    match_peer_bytes=a.match_peer_bytes, ablate=ablate,
                     peers=peers, peer_timeout_s=a.peer_timeout, peer_workers=workers, up=list(up),
                     skip_peer=sorted(":".join(s) for s in skips), peers_unavailable=why or None)
     results = []
@@ -684,7 +843,7 @@ def main(argv=None) -> int:
         scene_peers = [p for p in peers if (name, p) not in skips and (Path(name).stem, p) not in skips]
         r = bench_scene(path, presets, a.views, a.size, curve, a.layers, a.overcomplete, scene_peers, tool,
                         a.peer_timeout, workers, up, log=log, keep_images=bool(a.pictures),
-                        match_peer_bytes=a.match_peer_bytes)
+                        match_peer_bytes=a.match_peer_bytes, ablate=ablate)
         for p in peers:
             if p not in scene_peers:
                 r["peers"].append(dict(codec=p.upper(), status="skipped (--skip-peer)"))
