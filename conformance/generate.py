@@ -57,7 +57,9 @@ def cases() -> dict:
     damaged = bytearray(f0)
     damaged[mid.offset + mid.length // 2] ^= 0x10
     v2 = bytearray(f0)
-    v2[8] = 2
+    v1 = bytearray(f0)
+    v1[8] = 1
+    v2[8] = 3
     c = {
         "sh0-full": (f0, None, False, "SH degree 0, 4 layers, background + 1 box region, 5% duplicates"),
         "sh3-full": (f3, None, False, "SH degree 3, 8 layers, 3 regions, quality medium"),
@@ -66,12 +68,13 @@ def cases() -> dict:
         "sh0-prefix-front-only": (f0[: fm0.front_length], None, False, "only the front: no Gaussians"),
         "sh3-object-full-bg-level2": (f3, [2, 8, 0], False, "region 1 at level 8, background at 2, region 2 dropped"),
         "sh3-extracted-object": (extract(f3, [0, 8, 0]), None, False, "extract of region 1 alone: absent segments"),
-        "sh0-damaged-segment": (bytes(damaged), None, False, "a flipped bit in one segment: its unit is dropped"),
+        "sh0-damaged-segment": (bytes(damaged), None, False, "a flipped bit in one segment: its unit and the region's higher layers are dropped"),
         "sh0-damaged-segment-strict": (bytes(damaged), None, True, "the same in strict mode: checksum error"),
         "sh0-ancillary-segment": (_with_ancillary(f0), None, False, "an unknown ancillary segment is skipped"),
         "err-truncated-front": (f0[: fm0.front_length - 1], None, False, "cut inside the table of contents"),
         "err-bad-magic": (b"GIF89a" + f0[6:], None, False, "not an LGS file"),
-        "err-version-2": (bytes(v2), None, False, "major version 2"),
+        "err-version-3": (bytes(v2), None, False, "major version 3 (a 2.x decoder rejects it)"),
+        "err-version-1": (bytes(v1), None, False, "major version 1 (the 1.0 draft; payloads differ)"),
     }
     return c
 

@@ -36,7 +36,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="overcomplete layers searched, a multiple of --layers (default 16)")
     e.add_argument("--first-layer", type=int, default=None,
                    help="n1, Gaussians in the first overcomplete layer (default 2%% of the scene, <= 100000)")
-    e.add_argument("--quality", default="high", help="max, high (default), medium, low, preview")
+    e.add_argument("--quality", default="high",
+                   help="max, high (default), medium, low, preview, or a quality level number "
+                        "(0 = high; each +2 halves the steps and drops a position bit per +1; spec A.3)")
+    e.add_argument("--disable", default="", metavar="TOOLS",
+                   help="coding tools to switch off, comma-separated (ablation): cross_layer, "
+                        "geometry_contexts, intra, delta, rotation_norm, sh_mask")
     e.add_argument("--target-bytes", type=int, default=None, metavar="N",
                    help="rate control: the finest attribute quantization whose file fits N bytes")
     e.add_argument("--roi", action="append", default=[], metavar="SPEC",
@@ -118,6 +123,7 @@ def _cmd_encode(a) -> int:
     data = encode_scene(scene, EncodeOptions(layers=a.layers, overcomplete=a.overcomplete,
                                              first_layer=a.first_layer, quality=a.quality,
                                              target_bytes=a.target_bytes,
+                                             disable=frozenset(t for t in a.disable.split(",") if t),
                                              regions=specs, progress=None if not a.quiet else False))
     t2 = time.perf_counter()
     Path(a.output).write_bytes(data)

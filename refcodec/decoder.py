@@ -26,6 +26,7 @@ class UnitReport:
     count: int
     status: str  # decoded | not selected | absent | incomplete | checksum | corrupt | dependency
     detail: str = ""
+    steps: np.ndarray | None = None   # the unit's float32 steps (spec 7.2) once decoded
 
 
 @dataclass
@@ -106,9 +107,9 @@ class _RegionState:
 
 
 def decode_unit_arrays(front: FrontMatter, unit, payload, state: _RegionState | None = None
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Decode one unit to (positions float32 (n,3), attributes float32 (n,C)), using and
-    extending ``state``, the region's lower layers. spec 8.3."""
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode one unit to (positions float32 (n,3), attributes float32 (n,C), the unit's steps
+    float32 (C,)), using and extending ``state``, the region's lower layers. spec 8.3."""
     info = front.info
     C = num_channels(info.sh_degree)
     state = state if state is not None else _RegionState()
@@ -122,8 +123,9 @@ def decode_unit_arrays(front: FrontMatter, unit, payload, state: _RegionState | 
     q, shifts = attributes.decode(payload(unit.attributes), unit.count, C, per_gaussian, state.lower)
     state.voxels.append(codes)
     state.lower = state.lower.add(per_gaussian, q.astype(np.int32), shifts)
+    steps = unit_steps(info.steps, shifts)
     return (dequantize_positions(morton.decode(per_gaussian), info.origin, info.voxel_size),
-            dequantize_attributes(q, unit_steps(info.steps, shifts)))
+            dequantize_attributes(q, steps), steps)
 
 
 def decode(data: bytes, levels: list | None = None, strict: bool = False,
@@ -162,7 +164,7 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
             rep.status = "dependency"
             continue
         try:
-            p, a = decode_unit_arrays(front, u, check.payload, state)
+            p, a, rep.steps = decode_unit_arrays(front, u, check.payload, state)
         except CorruptError as e:
             if strict:
                 raise

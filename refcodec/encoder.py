@@ -48,7 +48,7 @@ def _check_scene(scene):
         if arr.size and not np.all(np.isfinite(arr)):
             raise ValueError(f"scene has non-finite values in {name}")
     if scene.n >= 1 << 31:
-        raise ValueError("scene too large for LGS 1.0 (at most 2^31 - 1 Gaussians)")
+        raise ValueError("scene too large for LGS (at most 2^31 - 1 Gaussians)")
     if np.isinf(scene.opacity).any():
         scene = scene.subset(slice(None))
         scene.opacity = np.clip(scene.opacity, -OPACITY_CLAMP, OPACITY_CLAMP)
@@ -191,10 +191,10 @@ def _code(plan: _Plan, quality) -> bytes:
 def _fit_size(plan: _Plan, target: int, iterations: int = 10) -> tuple[bytes, float]:
     """Rate control: the finest quality level whose file fits ``target`` (spec A.3).
 
-    Bisection on the level in [-4, 14]; the file shrinks as the level grows. The result is the
+    Bisection on the level in [-8, 14]; the file shrinks as the level grows. The result is the
     finest level tried whose file fits (each passing trial is finer than the last).
     """
-    lo, hi = -4.0, 14.0
+    lo, hi = -8.0, 14.0
     coarsest = _code(plan, hi)
     if len(coarsest) > target:
         raise ValueError(f"--target-bytes {target:,} is below the smallest file at this layering "

@@ -39,7 +39,8 @@ def assert_roundtrip(scene, data, order):
     assert np.all(perr <= voxel * 0.5 + 1e-5 * (1 + np.abs(src.positions))), perr.max()
     vals = attribute_values(src)
     dec = res.scene.attribute_matrix().astype(np.float64)
-    steps = np.asarray(info.steps, np.float64)
+    unit = {(u.layer, u.region): np.asarray(u.steps, np.float64) for u in res.units}
+    steps = np.stack([unit[k] for k in zip(res.layer.tolist(), res.region.tolist())]) if res.scene.n else 0
     assert np.all(np.abs(dec - vals) <= steps * 0.5 + 1e-6 * (1 + np.abs(vals)))
 
 
@@ -177,10 +178,11 @@ def test_bad_magic_version_and_truncation():
         decode(data[:5])
     with pytest.raises(TruncatedError):
         decode(b"")
-    bad = bytearray(data)
-    bad[8] = 2
-    with pytest.raises(UnsupportedVersionError):
-        decode(bytes(bad))
+    for major in (1, 3):           # 1.x files predate the 2.0 payloads (spec 10)
+        bad = bytearray(data)
+        bad[8] = major
+        with pytest.raises(UnsupportedVersionError):
+            decode(bytes(bad))
 
 
 def _refront(data, mutate):
@@ -269,7 +271,10 @@ def test_segment_checksum_drops_unit_and_dependents():
     res = decode(bytes(bad))
     lost = [(r.layer, r.region, r.status) for r in res.problems]
     assert (u.layer, u.region, "checksum") in lost
-    keep = ~((full.layer == u.layer) & (full.region == u.region))
+    # spec 8.4: the region's higher layers are predicted from this unit, so they go too
+    above = [(v.layer, v.region, "dependency") for v in fm.units if v.region == u.region and v.layer > u.layer]
+    assert above and set(above) <= set(lost)
+    keep = ~((full.layer >= u.layer) & (full.region == u.region))
     assert same(res.scene, full.scene.subset(keep))
     with pytest.raises(ChecksumError):
         decode(bytes(bad), strict=True)

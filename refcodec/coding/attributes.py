@@ -174,8 +174,9 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
     C, n = channels, count
     if a.num_channels != C:
         raise CorruptError(f"attributes carry {a.num_channels} channels, header implies {C}")
-    if a.flags & ~FLAG_REST_MASK or a.grid_levels > MAX_GRID_LEVELS or a.grid_shift + 2 * a.grid_levels > 24:
-        raise CorruptError("attributes: invalid flags or grid parameters")
+    if (a.flags & ~FLAG_REST_MASK or (a.flags & FLAG_REST_MASK and C <= BASE_CHANNELS)
+            or a.grid_levels > MAX_GRID_LEVELS or (a.grid_levels and a.grid_shift + 2 * (a.grid_levels - 1) > 16)):
+        raise CorruptError("attributes: invalid flags or grid parameters")          # spec 5.3.1
     descs = [dict(base=c.base, shift=c.shift, mode=c.mode, ref=c.ref, coef=c.coef) for c in a.channels]
     _check_descs(descs, C)
     reader = StreamReader(a.stream, C + 1)

@@ -1,7 +1,7 @@
-"""The LGS 1.0 byte layout, declared once with ``construct`` (spec 3-5).
+"""The LGS 2.0 byte layout, declared once with ``construct`` (spec 3-5).
 
 Encoder and decoder both import these structs; there is no second hand-written reader or
-writer. All integers are little-endian. Section numbers refer to spec/lgs-1.0.md.
+writer. All integers are little-endian. Section numbers refer to spec/lgs-2.0.md.
 """
 from construct import (
     Array, Bytes, Check, Float32l, GreedyBytes, Int8sl, Int8ul, Int16sl, Int16ul, Int32sl, Int32ul, Int64ul,

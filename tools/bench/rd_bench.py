@@ -774,7 +774,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("scenes", nargs="*", help="scene files (.ply, .splat, .spz, compressed .ply); "
                                               "default: ../shared/data/*.ply next to the repository")
-    ap.add_argument("--presets", default=",".join(ALL_PRESETS), help="LGS presets, comma-separated")
+    ap.add_argument("--presets", default=",".join(ALL_PRESETS), help="LGS presets or quality levels (numbers), comma-separated")
     ap.add_argument("--views", type=int, default=8, help="orbit views (default 8)")
     ap.add_argument("--size", type=int, default=256, help="render width and height (default 256)")
     ap.add_argument("--layers", type=int, default=8, help="LGS layers (default 8)")
@@ -811,10 +811,20 @@ def main(argv=None) -> int:
     if not scenes:
         ap.error("no scenes given and none found in ../shared/data")
     presets = [p.strip() for p in a.presets.split(",") if p.strip()]
-    bad = [p for p in presets if p not in ALL_PRESETS]
+    from refcodec.coding.quantization import quality_level
+
+    def _bad(p):
+        try:
+            quality_level(p)
+            return False
+        except ValueError:
+            return True
+
+    bad = [p for p in presets if _bad(p)]
     curve = None if a.curve_preset.lower() == "none" else a.curve_preset
-    if bad or (curve and curve not in ALL_PRESETS):
-        ap.error(f"unknown preset(s) {', '.join(bad or [curve])}; choose from {', '.join(ALL_PRESETS)}")
+    if bad or (curve and _bad(curve)):
+        ap.error(f"unknown preset(s) {', '.join(bad or [curve])}; choose from {', '.join(ALL_PRESETS)} "
+                 "or give quality levels as numbers")
     peers = [] if a.peers.lower() in ("", "none") else [p.strip().lower() for p in a.peers.split(",") if p.strip()]
     if any(p not in PEER_CODECS for p in peers):
         ap.error(f"--peers: choose from {', '.join(PEER_CODECS)} or none")

@@ -1,0 +1,151 @@
+"""LGS 2.0 coding tools (spec 5.1.2, 5.3): octree geometry, predicted attributes, ablation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from refcodec.coding import attributes, geometry, morton
+from refcodec.coding.attributes import Lower, grid_means, isqrt, norm_prediction
+from refcodec.container.schema import AttributesPayload
+from refcodec.decoder import decode
+from refcodec.encoder import TOOLS, EncodeOptions, encode_scene_with_order
+from refcodec.errors import CorruptError
+from refcodec.io.synthetic import make_scene
+
+
+def _codes(rng, n, bits):
+    q = rng.integers(0, 1 << bits, size=(n, 3))
+    return np.unique(morton.encode(q.astype(np.uint16)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 400), st.integers(0, 16), st.integers(0, 2**32 - 1))
+def test_geometry_methods_round_trip(n, bits, seed):
+    rng = np.random.default_rng(seed)
+    codes = _codes(rng, n, bits)
+    lower = geometry.LowerOccupancy(_codes(rng, n, bits))
+    for method in (geometry.METHOD_GAPS, geometry.CTX_MODE_LEVEL, geometry.CTX_MODE_FULL):
+        data = geometry.encode(codes, lower, [method])
+        assert np.array_equal(geometry.decode(data, codes.size, lower), codes)
+
+
+def test_geometry_octree_rejects_bad_counts():
+    codes = np.array([1, 5, 9000], np.uint64)
+    data = geometry.encode(codes, None, [geometry.CTX_MODE_FULL])
+    with pytest.raises(CorruptError):
+        geometry.decode(data, 2)          # more voxels than Gaussians
+    bad = bytearray(data)
+    bad[0] = 2                            # V = 2 while the octree holds 3 leaves
+    with pytest.raises(CorruptError):
+        geometry.decode(bytes(bad), 3)
+
+
+def _grid_reference(lower: Lower, codes, shifts, g, G, j):
+    """spec 5.3.3 written as plain loops."""
+    out = []
+    for c in codes.tolist():
+        res = None
+        for t in range(G):
+            s = 3 * (g + 2 * t)
+            vals = []
+            for m in range(lower.codes.size):
+                if int(lower.codes[m]) >> s == c >> s:
+                    E, e, Q = int(lower.shifts[m, j]), int(shifts[j]), int(lower.q[m, j])
+                    a = Q << (E - e) if E >= e else Q >> (e - E)
+                    vals.append(min(max(a, -2**31), 2**31 - 1))
+            if vals:
+                res = (sum(vals) + len(vals) // 2) // len(vals)
+                break
+        out.append(res)
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 60), st.integers(1, 40), st.integers(0, 4), st.integers(1, 4), st.integers(0, 2**32 - 1))
+def test_grid_means_match_reference(m, n, g, G, seed):
+    rng = np.random.default_rng(seed)
+    C = 3
+    lower = Lower(_codes(rng, m, 8)[:m].astype(np.uint64), rng.integers(-2**31, 2**31, size=(0, C)),
+                  np.zeros((0, C), np.int8))
+    k = lower.codes.size
+    lower = Lower(lower.codes, rng.integers(-3000, 3000, size=(k, C)), rng.integers(-3, 4, size=(k, C)).astype(np.int8))
+    codes = _codes(rng, n, 8)
+    shifts = rng.integers(-3, 4, size=C).astype(np.int8)
+    means, found = grid_means(lower, codes, shifts, g, G, np.arange(C))
+    for j in range(C):
+        ref = _grid_reference(lower, codes, shifts, g, G, j)
+        assert [None if not f else int(v) for v, f in zip(means[:, j], found)] == ref
+
+
+def test_isqrt_and_norm_prediction_exact():
+    v = np.concatenate([np.arange(0, 5000), (np.arange(1, 2000) ** 2) - 1, np.arange(1, 2000) ** 2,
+                        np.array([2**30, 2**30 - 1, 2**40 + 12345])])
+    r = isqrt(v.astype(np.int64))
+    assert np.all(r * r <= v) and np.all((r + 1) * (r + 1) > v)
+    xyz = np.array([[0, 0, 0], [256, 0, 0], [-300, 5, 5], [100, -100, 100]])
+    assert norm_prediction(256, xyz).tolist() == [256, 0, 0, int(np.sqrt(256**2 - 3 * 100**2))]
+
+
+@pytest.mark.parametrize("sh", [0, 2])
+def test_attribute_tools_round_trip(sh):
+    """Every channel coding the encoder can choose decodes back exactly, with lower layers."""
+    rng = np.random.default_rng(sh)
+    C = 11 + [0, 9, 24, 45][sh]
+    n = 500
+    codes = np.sort(rng.integers(0, 1 << 30, n).astype(np.uint64))
+    q = rng.integers(-200, 200, size=(n, C))
+    q[:, 9] = q[:, 8] // 2 + rng.integers(-3, 3, n)            # correlated colour: intra pays
+    q[:, 4] = np.abs(q[:, 4])
+    q[::3, 11:] = 0                                            # zero SH-rest rows: mask pays
+    lower = Lower(codes[::2] + np.uint64(1), rng.integers(-200, 200, size=(n // 2, C)),
+                  np.zeros((n // 2, C), np.int8))
+    for tools in (set(TOOLS), set()):
+        data = attributes.encode(q, np.ones(C, np.int8), codes, lower, tools, grid_shift=2, grid_levels=3, norm_S=256)
+        got, shifts = attributes.decode(data, n, C, codes, lower)
+        assert np.array_equal(got, q) and shifts.tolist() == [1] * C
+    descs = AttributesPayload.parse(attributes.encode(q, None, codes, lower, set(TOOLS), norm_S=256)).channels
+    assert any(d.ref != attributes.NO_REF for d in descs)
+
+
+def test_attribute_descriptors_validated():
+    q = np.arange(40, dtype=np.int64).reshape(10, 4)
+    q = np.concatenate([q, q, q[:, :3]], axis=1)          # 11 channels
+    good = AttributesPayload.parse(attributes.encode(q, tools=set(TOOLS), norm_S=256))
+    for field, value in (("mode", 8), ("shift", 9), ("ref", 12)):
+        a = AttributesPayload.parse(AttributesPayload.build(good))
+        a.channels[3][field] = value
+        with pytest.raises(CorruptError):
+            attributes.decode(AttributesPayload.build(a), 10, 11)
+    a = AttributesPayload.parse(AttributesPayload.build(good))
+    a.channels[2].mode = attributes.MODE_NORM            # norm only on channel 4
+    with pytest.raises(CorruptError):
+        attributes.decode(AttributesPayload.build(a), 10, 11)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_each_tool_can_be_switched_off(tool):
+    scene = make_scene(1500, sh_degree=1, seed=5, duplicates=0.05)
+    opts = dict(layers=4, overcomplete=8, quality="2", progress=False)
+    on, order = encode_scene_with_order(scene, EncodeOptions(**opts))
+    off, order_off = encode_scene_with_order(scene, EncodeOptions(**opts, disable=frozenset({tool})))
+    a, b = decode(on).scene, decode(off).scene
+    assert np.array_equal(order, order_off)
+    # the tools are lossless given the quantized values: both files decode to the same scene
+    assert np.array_equal(a.attribute_matrix(), b.attribute_matrix())
+    assert np.array_equal(a.positions, b.positions)
+
+
+def test_quality_levels_and_tilt():
+    scene = make_scene(3000, sh_degree=0, seed=9)
+    sizes = [len(encode_scene_with_order(scene, EncodeOptions(quality=q, progress=False))[0])
+             for q in ("max", "high", "2", "low", "preview", "10")]
+    assert sizes == sorted(sizes, reverse=True)
+    res = decode(encode_scene_with_order(scene, EncodeOptions(quality="3", progress=False))[0])
+    steps = {u.layer: u.steps for u in res.units}
+    assert steps[8][1] == 2 * steps[1][1] and steps[8][0] == steps[1][0]     # tilt, opacity kept
+    with pytest.raises(ValueError):
+        EncodeOptions(quality="nonsense") and encode_scene_with_order(scene, EncodeOptions(quality="nonsense"))
+    with pytest.raises(ValueError):
+        encode_scene_with_order(scene, EncodeOptions(disable=frozenset({"magic"})))
