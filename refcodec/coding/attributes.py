@@ -35,20 +35,24 @@ FLAG_REST_MASK = 1                              # spec 5.3.1 flags
 
 @dataclass
 class Lower:
-    """The region's decoded lower layers: voxel Morton code, quantized attributes and the unit
-    step exponents of each Gaussian's unit."""
-    codes: np.ndarray        # (M,) uint64
-    q: np.ndarray            # (M, C) int64
-    shifts: np.ndarray       # (M, C) int8
+    """The region's decoded lower layers, one entry per unit: (voxel Morton code of each
+    Gaussian (M,) uint64, quantized attributes (M, C) int32, the unit's step exponents (C,))."""
+    units: list
 
     @staticmethod
-    def empty(channels: int) -> "Lower":
-        return Lower(np.zeros(0, np.uint64), np.zeros((0, channels), np.int64), np.zeros((0, channels), np.int8))
+    def empty(channels: int = 0) -> "Lower":
+        return Lower([])
+
+    @property
+    def size(self) -> int:
+        return sum(u[0].size for u in self.units)
 
     def add(self, codes, q, shifts) -> "Lower":
-        sh = np.broadcast_to(np.asarray(shifts, np.int8)[None, :], q.shape)
-        return Lower(np.concatenate([self.codes, codes]), np.concatenate([self.q, q]),
-                     np.concatenate([self.shifts, sh]))
+        return Lower(self.units + [(np.asarray(codes, np.uint64), np.asarray(q, np.int32),
+                                    np.asarray(shifts, np.int8))])
+
+
+GRID_CHUNK = 8       # channels summed at a time (bounds memory: 8 x M int64 values)
 
 
 def grid_means(lower: Lower, codes: np.ndarray, shifts: np.ndarray, grid_shift: int, levels: int,
@@ -58,34 +62,43 @@ def grid_means(lower: Lower, codes: np.ndarray, shifts: np.ndarray, grid_shift: 
     grid cell (level t: cells of 2^(grid_shift + 2t) voxels a side) holding any lower Gaussian.
     Returns (means (n, len(channels)) int64, found (n,) bool)."""
     n = codes.size
-    k = len(channels)
+    channels = np.asarray(channels, np.int64)
+    k = channels.size
     means = np.zeros((n, k), np.int64)
     found = np.zeros(n, bool)
-    if lower.codes.size == 0 or n == 0 or k == 0 or levels == 0:
+    if lower.size == 0 or n == 0 or k == 0 or levels == 0:
         return means, found
-    d = shifts[channels].astype(np.int64)[None, :] - lower.shifts[:, channels].astype(np.int64)
-    lq = lower.q[:, channels]
-    up = np.clip(-d, 0, 62)
-    vals = np.where(d <= 0, lq << np.minimum(up, 40), lq >> np.clip(d, 0, 62))
-    vals = np.clip(vals, INT32_MIN, INT32_MAX)
-    for t in range(levels):          # coarsest last: finer levels win where they have data
+    lcodes = np.concatenate([u[0] for u in lower.units])
+    # per level: the lower Gaussians sorted by cell, the cells, and which cell each query hits
+    plan = []
+    for t in range(levels):
         s = np.uint64(3 * (grid_shift + 2 * t))
-        lk = lower.codes >> s
+        lk = lcodes >> s
         order = np.argsort(lk, kind="stable")
         lk = lk[order]
         heads = np.flatnonzero(np.r_[True, lk[1:] != lk[:-1]])
         keys = lk[heads]
-        cnt = np.diff(np.r_[heads, lk.size]).astype(np.int64)
-        sums = np.add.reduceat(vals[order], heads, axis=0)
         ck = codes >> s
         pos = np.minimum(np.searchsorted(keys, ck), keys.size - 1)
-        hit = (keys[pos] == ck) & ~found
-        if hit.any():
-            c = cnt[pos[hit]][:, None]
-            means[hit] = (sums[pos[hit]] + c // 2) // c          # floor((sum + floor(c/2)) / c)
-            found |= hit
+        hit = np.flatnonzero((keys[pos] == ck) & ~found)     # finer levels win
+        found[hit] = True
+        if hit.size:
+            cnt = np.diff(np.r_[heads, lk.size]).astype(np.int64)
+            plan.append((order, heads, pos[hit], cnt[pos[hit]][:, None], hit))
         if found.all():
             break
+    for a in range(0, k, GRID_CHUNK):
+        ch = channels[a:a + GRID_CHUNK]
+        vals = []
+        for ucodes, uq, ush in lower.units:
+            d = shifts[ch].astype(np.int64) - ush[ch].astype(np.int64)    # e_j - E_m
+            v = uq[:, ch].astype(np.int64)
+            v = np.where(d <= 0, v << np.clip(-d, 0, 16), v >> np.clip(d, 0, 16))
+            vals.append(np.clip(v, INT32_MIN, INT32_MAX))
+        vals = np.concatenate(vals)
+        for order, heads, cell, cnt, hit in plan:
+            sums = np.add.reduceat(vals[order], heads, axis=0)
+            means[hit, a:a + ch.size] = (sums[cell] + cnt // 2) // cnt     # floor((sum + floor(c/2)) / c)
     return means, found
 
 
@@ -238,15 +251,16 @@ def ref_candidates(C: int) -> dict:
 SAMPLE = 1 << 15     # rows used to estimate costs (encoder only)
 
 
-def choose(q: np.ndarray, shifts: np.ndarray, codes: np.ndarray, lower: Lower, tools: set,
-           grid_shift: int, grid_levels: int, norm_S: int | None, rest_mask: np.ndarray | None) -> list:
-    """Pick each channel's descriptor (base, mode, ref, coef) by estimated size."""
+def choose(q: np.ndarray, shifts: np.ndarray, grid, tools: set, norm_S: int | None,
+           rest_mask: np.ndarray | None) -> list:
+    """Pick each channel's descriptor (base, mode, ref, coef) by estimated size. ``grid``: the
+    (means, found) of every channel and row, or None without lower layers."""
     n, C = q.shape
     step = max(1, n // SAMPLE)
     sample = np.arange(0, n, step)
-    use_grid = "cross_layer" in tools and lower.codes.size > 0
+    use_grid = "cross_layer" in tools and grid is not None
     if use_grid:
-        gm, gf = grid_means(lower, codes[sample], shifts, grid_shift, grid_levels, np.arange(C))
+        gm, gf = grid[0][sample], grid[1][sample]
     refs = ref_candidates(C) if "intra" in tools else {}
     descs = [None] * C
     dev = {}
@@ -291,14 +305,11 @@ def choose(q: np.ndarray, shifts: np.ndarray, codes: np.ndarray, lower: Lower, t
     return descs
 
 
-def residuals(q: np.ndarray, descs, codes, lower: Lower, grid_shift: int, grid_levels: int,
-              rest_rows) -> dict:
+def residuals(q: np.ndarray, descs, grid, rest_rows) -> dict:
     """Exact residuals for the chosen descriptors (the inverse of ``reconstruct``)."""
     n, C = q.shape
-    shifts = np.array([d["shift"] for d in descs], np.int8)
-    use = np.array([j for j, d in enumerate(descs) if d["mode"] & MODE_GRID], np.int64)
-    gm, gf = grid_means(lower, codes, shifts, grid_shift, grid_levels, use)
-    col = {c: i for i, c in enumerate(use.tolist())}
+    if grid is not None:
+        gm, gf = grid
     out, dev = {}, {}
     for j in reconstruction_order(descs):
         d = descs[j]
@@ -307,7 +318,7 @@ def residuals(q: np.ndarray, descs, codes, lower: Lower, grid_shift: int, grid_l
         if d["mode"] & MODE_NORM:
             base = norm_prediction(d["base"], q[:, 5:8])
         elif d["mode"] & MODE_GRID:
-            m, f = gm[:, col[j]], gf
+            m, f = gm[:, j], gf
             if sel is not None:
                 m, f = m[sel], f[sel]
             base = np.where(f, m, d["base"])
@@ -335,9 +346,11 @@ def encode(q: np.ndarray, shifts=None, codes=None, lower: Lower | None = None, t
         nz = np.any(q[:, BASE_CHANNELS:] != 0, axis=1)
         if (~nz).mean() >= 0.02:                  # encoder choice: a mask pays from ~2% zero rows
             rest_rows, flags = np.flatnonzero(nz), FLAG_REST_MASK
-    descs = choose(q, shifts, codes, lower, tools, grid_shift, grid_levels, norm_S,
-                   None if rest_rows is None else nz)
-    res = residuals(q, descs, codes, lower, grid_shift, grid_levels, rest_rows)
+    grid = None
+    if "cross_layer" in tools and lower.size:
+        grid = grid_means(lower, codes, shifts, grid_shift, grid_levels, np.arange(C))
+    descs = choose(q, shifts, grid, tools, norm_S, None if rest_rows is None else nz)
+    res = residuals(q, descs, grid, rest_rows)
     vals, ctx = [], []
     if flags & FLAG_REST_MASK:
         vals.append(nz.astype(np.uint64))

@@ -82,10 +82,35 @@ def depth_for(codes: np.ndarray) -> int:
 
 def encode(codes: np.ndarray, lower: LowerOccupancy | None = None, methods=(METHOD_GAPS, CTX_MODE_FULL)) -> bytes:
     """``codes``: strictly increasing uint64 Morton codes of the unit's distinct voxels. Codes
-    them with each of ``methods`` and keeps the smallest payload (encoder choice)."""
+    them with the smallest of ``methods`` (encoder choice, spec A.4); an octree method is only
+    entropy coded when its estimated size beats the best payload so far."""
     codes = np.asarray(codes, dtype=np.uint64)
-    return min((_encode_gaps(codes) if m == METHOD_GAPS else _encode_octree(codes, lower, m) for m in methods),
-               key=len)
+    best = _encode_gaps(codes) if METHOD_GAPS in methods else None
+    for m in methods:
+        if m == METHOD_GAPS:
+            continue
+        D, vals, ctx = _octree_symbols(codes, lower or LowerOccupancy(), m)
+        if best is not None and _estimate_bytes(vals, ctx) >= len(best):
+            continue
+        lanes = rans.choose_lanes_log2(vals.size, target_steps=GEOMETRY_STEPS)
+        stream = encode_uints(vals.astype(np.uint64), ctx.astype(np.uint8), NUM_CONTEXTS, lanes)
+        data = GeometryPayload.build(dict(num_voxels=codes.size, method=m, depth=D, stream=stream))
+        if best is None or len(data) < len(best):
+            best = data
+    return best
+
+
+def _estimate_bytes(vals: np.ndarray, ctx: np.ndarray) -> float:
+    """Order-0 entropy per context of the mask halves (values < 16 are their own tokens, no
+    extra bits) plus about 2 bytes a table entry and the lane states."""
+    if vals.size == 0:
+        return 0.0
+    cnt = np.bincount(ctx.astype(np.int64) * 16 + vals, minlength=NUM_CONTEXTS * 16).reshape(NUM_CONTEXTS, 16)
+    tot = cnt.sum(axis=1, keepdims=True)
+    nz = cnt > 0
+    bits = -(cnt[nz] * np.log2((cnt / np.maximum(tot, 1))[nz])).sum()
+    lanes = 1 << rans.choose_lanes_log2(vals.size, target_steps=GEOMETRY_STEPS)
+    return bits / 8 + 2 * nz.sum() + 4 * lanes
 
 
 def _encode_gaps(codes: np.ndarray) -> bytes:
@@ -97,8 +122,8 @@ def _encode_gaps(codes: np.ndarray) -> bytes:
     return GeometryPayload.build(dict(num_voxels=codes.size, method=METHOD_GAPS, depth=0, stream=stream))
 
 
-def _encode_octree(codes: np.ndarray, lower: LowerOccupancy | None, mode: int) -> bytes:
-    lower = lower or LowerOccupancy()
+def _octree_symbols(codes: np.ndarray, lower: LowerOccupancy, mode: int):
+    """spec 5.1.2 from the encoder's side: (D, the mask halves in stream order, their contexts)."""
     D = depth_for(codes)
     # levels[k] = node codes at level k, k = 0..D
     levels = [codes]
@@ -121,10 +146,7 @@ def _encode_octree(codes: np.ndarray, lower: LowerOccupancy | None, mode: int) -
         lw = _lower_flags(lower, kids, lw[parent], 3 * (D - k - 1)) if mode == CTX_MODE_FULL else lw[parent]
     v = np.concatenate(vals) if vals else np.zeros(0, np.int64)
     c = np.concatenate(ctxs) if ctxs else np.zeros(0, np.int64)
-    # decoding reads 2D batches, so fewer, longer lanes cost little time and save state bytes
-    lanes = rans.choose_lanes_log2(v.size, target_steps=GEOMETRY_STEPS)
-    stream = encode_uints(v.astype(np.uint64), c.astype(np.uint8), NUM_CONTEXTS, lanes)
-    return GeometryPayload.build(dict(num_voxels=codes.size, method=mode, depth=D, stream=stream))
+    return D, v, c
 
 
 def decode(payload: bytes, count: int, lower: LowerOccupancy | None = None) -> np.ndarray:

@@ -50,8 +50,8 @@ def encode_uints(values, contexts, num_contexts: int, lanes_log2: int | None = N
     lanes_log2 = int(lanes_log2)
 
     tokens, nbits, extra = hybrid_uint.split(vals)                       # spec 6.2
-    ctx_i = ctx.astype(np.intp)
-    counts = np.bincount(ctx_i * rans.MAX_NSYM + tokens,
+    ctx_i = ctx if ctx.dtype == np.uint8 else ctx.astype(np.intp)
+    counts = np.bincount(ctx_i.astype(np.int32) * rans.MAX_NSYM + tokens,
                          minlength=num_contexts * rans.MAX_NSYM)
     counts = counts.reshape(num_contexts, rans.MAX_NSYM)
     freqs: list[list[int]] = []

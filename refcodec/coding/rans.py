@@ -202,7 +202,9 @@ def encode(symbols, contexts, freqs: Sequence[Sequence[int]], lanes_log2: int
     K = 1 << int(lanes_log2)
     n = sym.size
     try:
-        ctx = _check_ctx(contexts, len(freqs))
+        ctx = np.asarray(contexts)
+        if not (ctx.dtype == np.uint8 and ctx.ndim == 1 and (ctx.size == 0 or int(ctx.max()) < len(freqs))):
+            ctx = _check_ctx(contexts, len(freqs))    # general case (8-byte indices)
         if ctx.size != n:
             raise ValueError("symbols and contexts differ in length")
         validate_tables(freqs, np.bincount(ctx, minlength=len(freqs)) > 0)
@@ -214,35 +216,33 @@ def encode(symbols, contexts, freqs: Sequence[Sequence[int]], lanes_log2: int
     if sym.dtype.kind not in "ui" or int(sym.min()) < 0 or int(sym.max()) >= MAX_NSYM:
         raise ValueError("symbols must be integers in 0..135")
     f_tab, c_tab = _freq_arrays(freqs)
-    flat = ctx * MAX_NSYM + sym.astype(np.intp)
-    f_sym = f_tab.reshape(-1)[flat].astype(np.uint64)
+    # per-symbol frequency and cumulative frequency, 2 bytes each (both < 2^13); widened to
+    # 64 bits one step at a time, so the encoder needs about 4 bytes a symbol beyond its input
+    flat = ctx.astype(np.int32) * MAX_NSYM + sym.astype(np.int32)
+    f_sym = f_tab.astype(np.uint16).reshape(-1)[flat]
     if bool(np.any(f_sym == 0)):
         raise ValueError("a symbol has frequency 0 in its table")
-    c_sym = c_tab.reshape(-1)[flat].astype(np.uint64)
+    c_sym = c_tab.astype(np.uint16).reshape(-1)[flat]
+    del flat
     T = -(-n // K)
     pad = T * K - n
-    if pad:
-        f_sym = np.concatenate((f_sym, np.ones(pad, dtype=np.uint64)))
-        c_sym = np.concatenate((c_sym, np.zeros(pad, dtype=np.uint64)))
-    f_sym = f_sym.reshape(T, K)
-    c_sym = c_sym.reshape(T, K)
-    xmax = f_sym << np.uint64(_XMAX_SHIFT)          # x >= xmax -> emit a word first
     chunks = []
     x = states
     s16 = np.uint64(16)
     pb = np.uint64(PROB_BITS)
     m16 = np.uint64(0xFFFF)
+    xs_shift = np.uint64(_XMAX_SHIFT)
     for t in range(T - 1, -1, -1):
         kk = K if t < T - 1 else K - pad
         xs = x[:kk]
-        f = f_sym[t, :kk]
-        emit = xs >= xmax[t, :kk]
+        f = f_sym[t * K: t * K + kk].astype(np.uint64)
+        emit = xs >= (f << xs_shift)                # x >= x_max(f) -> emit a word first
         if emit.any():
             idx = np.flatnonzero(emit)
             chunks.append((xs[idx[::-1]] & m16))    # descending lane order (spec 6.3)
             xs[idx] >>= s16
         q, r = np.divmod(xs, f)
-        xs[:] = (q << pb) + r + c_sym[t, :kk]
+        xs[:] = (q << pb) + r + c_sym[t * K: t * K + kk]
     if chunks:
         words = np.concatenate(chunks)[::-1].astype(np.uint16)
     else:
