@@ -115,7 +115,7 @@ def decode_unit_arrays(front: FrontMatter, unit, payload, state: _RegionState | 
     state = state if state is not None else _RegionState()
     if state.lower is None:
         state.lower = attributes.Lower.empty(C)
-    low = geometry.LowerOccupancy(np.concatenate(state.voxels) if state.voxels else None)
+    low = geometry.LowerOccupancy(list(state.voxels))     # deduplicated only if needed
     codes = geometry.decode(payload(unit.geometry), unit.count, low)
     dup = payload(unit.duplicates) if unit.duplicates is not None else None
     mult = duplicates.decode(dup, len(codes), unit.count)

@@ -140,7 +140,7 @@ def _geometry(plan: _Plan, bits: int) -> _Geometry:
     out = []
     for l, r, idx in plan.units:
         order, uniq, mult = _unit_order(qpos[idx])
-        low = geometry.LowerOccupancy(np.concatenate(lower[r]) if r in lower else None)
+        low = geometry.LowerOccupancy(list(lower.get(r, [])))
         out.append((idx[order], np.repeat(uniq, mult), geometry.encode(uniq, low, methods),
                     duplicates.encode(mult)))
         lower.setdefault(r, []).append(uniq)

@@ -146,7 +146,7 @@ def reconstruct(descs, resid: dict, rows: dict, grid) -> np.ndarray:
     returns (means, found) for channel j over those rows. Returns q (n, C) int64."""
     C = len(descs)
     n = len(resid[0]) if C else 0
-    q = np.zeros((n, C), np.int64)
+    q = np.zeros((n, C), np.int64, order="F")         # filled a column at a time
     dev = {}                                          # q - base of each reconstructed channel
     for j in reconstruction_order(descs):
         d, r = descs[j], resid[j]

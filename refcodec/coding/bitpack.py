@@ -113,12 +113,13 @@ class BitReader:
         self.pos = 0                                            # bits consumed
 
     def read(self, nbits) -> np.ndarray:
-        nb = _check_nbits(nbits)
+        nb = np.asarray(nbits).reshape(-1)
+        out = np.zeros(nb.size, dtype=_U64)
+        if nb.size == 0 or (nb.dtype.kind in "ui" and int(nb.max()) == 0 and int(nb.min()) == 0):
+            return out                                          # no extra bits in this batch
+        nb = _check_nbits(nb)
         nb64 = nb.astype(_U64)
         ends = np.cumsum(nb64) + _U64(self.pos)
-        out = np.zeros(nb.size, dtype=_U64)
-        if nb.size == 0:
-            return out
         end = int(ends[-1])
         if end > 8 * self.nbytes:
             raise CorruptError(f"raw bit stream too short: {self.nbytes} bytes, need {(end + 7) // 8}")

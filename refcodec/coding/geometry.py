@@ -34,12 +34,22 @@ class LowerOccupancy:
     """Sorted distinct voxel codes of the region's lower layers (spec 5.1 context ``lw``)."""
 
     def __init__(self, codes=None):
-        self.codes = np.unique(np.asarray(codes, dtype=np.uint64)) if codes is not None else np.zeros(0, np.uint64)
+        self._raw = codes                 # sorted and deduplicated on first use (octree only)
+        self._codes = None
+
+    @property
+    def codes(self) -> np.ndarray:
+        if self._codes is None:
+            raw = self._raw if self._raw is not None else np.zeros(0, np.uint64)
+            if isinstance(raw, (list, tuple)):
+                raw = np.concatenate(raw) if raw else np.zeros(0, np.uint64)
+            self._codes = np.unique(np.asarray(raw, dtype=np.uint64))
+        return self._codes
 
     def occupied(self, nodes: np.ndarray, shift: int) -> np.ndarray:
         """True where the cell of a node (voxels nodes << shift .. (nodes + 1) << shift) holds
         a lower-layer voxel."""
-        if self.codes.size == 0 or nodes.size == 0:
+        if nodes.size == 0 or self.codes.size == 0:
             return np.zeros(nodes.size, dtype=bool)
         s = np.uint64(shift)
         lo = np.searchsorted(self.codes, nodes << s, side="left")
