@@ -102,7 +102,7 @@ class _SegmentCheck:
 class _RegionState:
     """What later layers of a region are predicted from (spec 5.1, 5.3.3): its decoded units."""
     voxels: list = field(default_factory=list)   # distinct voxel codes of each unit
-    lower: object = None                         # attributes.Lower
+    lower: attributes.Lower = field(default_factory=attributes.Lower.empty)
     broken: bool = False                         # a selected lower unit could not be decoded
 
 
@@ -113,8 +113,6 @@ def decode_unit_arrays(front: FrontMatter, unit, payload, state: _RegionState | 
     info = front.info
     C = num_channels(info.sh_degree)
     state = state if state is not None else _RegionState()
-    if state.lower is None:
-        state.lower = attributes.Lower.empty(C)
     low = geometry.LowerOccupancy(list(state.voxels))     # deduplicated only if needed
     codes = geometry.decode(payload(unit.geometry), unit.count, low)
     dup = payload(unit.duplicates) if unit.duplicates is not None else None

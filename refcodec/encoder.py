@@ -176,7 +176,7 @@ def _code(plan: _Plan, quality) -> bytes:
         shifts = np.full(C, layer_tilt(level, l), np.int8)
         shifts[0] = 0                                               # opacity keeps its step
         q = quantize_attributes(plan.values[rows], unit_steps(steps, shifts))
-        low = lower.get(r) or attributes.Lower.empty(C)
+        low = lower.get(r) or attributes.Lower.empty()
         norm_s = int(round(1.0 / float(unit_steps(steps, shifts)[attributes.W_CHANNEL])))
         payloads.append(attributes.encode(q, shifts, codes, low, tools, grid_shift=grid_shift, grid_levels=4,
                                           norm_S=norm_s if 1 <= norm_s <= attributes.MAX_NORM else None))

@@ -40,7 +40,7 @@ class Lower:
     units: list
 
     @staticmethod
-    def empty(channels: int = 0) -> "Lower":
+    def empty() -> "Lower":
         return Lower([])
 
     @property
@@ -116,14 +116,35 @@ def norm_prediction(S: int, xyz: np.ndarray) -> np.ndarray:
     return isqrt(np.maximum(0, S * S - (a * a).sum(axis=1)))
 
 
-def reconstruction_order(descs) -> list:
-    """spec 5.3.2: ascending channels, except that a norm-mode channel 4 comes after 7."""
-    C = len(descs)
+def reconstruction_order(C: int, norm: bool) -> list:
+    """spec 5.3.2: ascending channels, except that channel 4 in norm mode comes after 7."""
     order = list(range(C))
-    if C > 7 and descs[W_CHANNEL]["mode"] & MODE_NORM:
+    if norm and C > 7:
         order.remove(W_CHANNEL)
         order.insert(7, W_CHANNEL)
     return order
+
+
+def _uses_norm(descs) -> bool:
+    return len(descs) > W_CHANNEL and bool(descs[W_CHANNEL]["mode"] & MODE_NORM)
+
+
+def _prediction(d: dict, j: int, q: np.ndarray, grid, sel, dev: dict, rows: int):
+    """spec 5.3.2: (base, pred) of channel j over its rows (``sel``: their indices, None for
+    all). ``q`` holds the channels reconstructed so far; ``grid`` = (means, found, column of
+    each grid channel) over all rows; ``dev`` the deviations of earlier channels."""
+    if d["mode"] & MODE_NORM:
+        base = norm_prediction(d["base"], q[:, 5:8])
+    elif d["mode"] & MODE_GRID:
+        means, found, col = grid
+        m, f = means[:, col[j]], found
+        if sel is not None:
+            m, f = m[sel], f[sel]
+        base = np.where(f, m, d["base"])
+    else:
+        base = np.full(rows, d["base"], np.int64)
+    pred = base if d["ref"] == NO_REF else base + ((d["coef"] * dev[d["ref"]]) >> 6)
+    return base, pred
 
 
 def _check_descs(descs, C: int) -> None:
@@ -142,29 +163,20 @@ def _check_descs(descs, C: int) -> None:
 
 def reconstruct(descs, resid: dict, rows: dict, grid) -> np.ndarray:
     """spec 5.3.2: quantized values from residuals. ``resid[j]`` holds the signed residuals of
-    channel j for the rows ``rows[j]`` (an index array, or None for every row); ``grid(j)``
-    returns (means, found) for channel j over those rows. Returns q (n, C) int64."""
+    channel j for the rows ``rows[j]`` (an index array, or None for every row); ``grid`` as in
+    ``_prediction``. Returns q (n, C) int64."""
     C = len(descs)
     n = len(resid[0]) if C else 0
     q = np.zeros((n, C), np.int64, order="F")         # filled a column at a time
     dev = {}                                          # q - base of each reconstructed channel
-    for j in reconstruction_order(descs):
+    for j in reconstruction_order(C, _uses_norm(descs)):
         d, r = descs[j], resid[j]
         sel = rows[j]
         if d["mode"] & MODE_DELTA:
             r = np.cumsum(r)                          # wraps only after a value is out of range
             if r.size and int(np.abs(r).max()) > 1 << 33:
                 raise CorruptError("attributes: accumulated residual out of range")
-        if d["mode"] & MODE_NORM:
-            base = norm_prediction(d["base"], q[:, 5:8])
-        elif d["mode"] & MODE_GRID:
-            means, found = grid(j)
-            base = np.where(found, means, d["base"])
-        else:
-            base = np.full(r.size, d["base"], np.int64)
-        pred = base
-        if d["ref"] != NO_REF:
-            pred = base + ((d["coef"] * dev[d["ref"]]) >> 6)
+        base, pred = _prediction(d, j, q, grid, sel, dev, r.size)
         v = pred + r
         if v.size and (v.min() < INT32_MIN or v.max() > INT32_MAX):
             raise CorruptError("attribute value outside the 32-bit range")
@@ -209,18 +221,11 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
         resid[j], rows[j] = unzigzag(u), sel
     reader.finish()
     shifts = np.array([d["shift"] for d in descs], np.int8)
-    lower = lower or Lower.empty(C)
-    cache = {}
-
-    def grid(j):
-        if "all" not in cache:
-            use = np.array([i for i, d in enumerate(descs) if d["mode"] & MODE_GRID], np.int64)
-            cache["cols"] = {c: i for i, c in enumerate(use.tolist())}
-            cache["all"] = grid_means(lower, codes, shifts, a.grid_shift, a.grid_levels, use)
-        means, found = cache["all"]
-        col = means[:, cache["cols"][j]]
-        return (col, found) if rows[j] is None else (col[rows[j]], found[rows[j]])
-
+    use = [j for j, d in enumerate(descs) if d["mode"] & MODE_GRID]
+    grid = None
+    if use:
+        means, found = grid_means(lower or Lower.empty(), codes, shifts, a.grid_shift, a.grid_levels, use)
+        grid = (means, found, {j: i for i, j in enumerate(use)})
     return reconstruct(descs, resid, rows, grid), shifts
 
 
@@ -266,12 +271,8 @@ def choose(q: np.ndarray, shifts: np.ndarray, grid, tools: set, norm_S: int | No
     dev = {}
     qs = q[sample]
     rest_rows = np.ones(sample.size, bool) if rest_mask is None else rest_mask[sample].astype(bool)
-    order = list(range(C))
     use_norm = "rotation_norm" in tools and norm_S is not None and C >= 8
-    if use_norm:
-        order.remove(W_CHANNEL)
-        order.insert(7, W_CHANNEL)
-    for j in order:
+    for j in reconstruction_order(C, use_norm):
         rr = rest_rows if j >= BASE_CHANNELS else np.ones(sample.size, bool)
         x = qs[rr, j]
         centre = int(np.median(q[:, j])) if n else 0
@@ -306,25 +307,17 @@ def choose(q: np.ndarray, shifts: np.ndarray, grid, tools: set, norm_S: int | No
 
 
 def residuals(q: np.ndarray, descs, grid, rest_rows) -> dict:
-    """Exact residuals for the chosen descriptors (the inverse of ``reconstruct``)."""
+    """Exact residuals for the chosen descriptors (the inverse of ``reconstruct``); ``grid``:
+    (means, found) of every channel, or None."""
     n, C = q.shape
     if grid is not None:
-        gm, gf = grid
+        grid = (grid[0], grid[1], range(C))          # column j is channel j
     out, dev = {}, {}
-    for j in reconstruction_order(descs):
+    for j in reconstruction_order(C, _uses_norm(descs)):
         d = descs[j]
         sel = rest_rows if j >= BASE_CHANNELS else None
         x = q[:, j] if sel is None else q[sel, j]
-        if d["mode"] & MODE_NORM:
-            base = norm_prediction(d["base"], q[:, 5:8])
-        elif d["mode"] & MODE_GRID:
-            m, f = gm[:, j], gf
-            if sel is not None:
-                m, f = m[sel], f[sel]
-            base = np.where(f, m, d["base"])
-        else:
-            base = np.full(x.size, d["base"], np.int64)
-        pred = base if d["ref"] == NO_REF else base + ((d["coef"] * dev[d["ref"]]) >> 6)
+        base, pred = _prediction(d, j, q, grid, sel, dev, x.size)
         r = x - pred
         dev[j] = x - base
         out[j] = np.diff(r, prepend=0) if d["mode"] & MODE_DELTA else r
@@ -339,7 +332,7 @@ def encode(q: np.ndarray, shifts=None, codes=None, lower: Lower | None = None, t
     tools = set(tools)
     shifts = np.zeros(C, np.int8) if shifts is None else np.asarray(shifts, np.int8)
     codes = np.zeros(n, np.uint64) if codes is None else codes
-    lower = lower or Lower.empty(C)
+    lower = lower or Lower.empty()
     rest_rows = None
     flags = 0
     if "sh_mask" in tools and C > BASE_CHANNELS and n:
