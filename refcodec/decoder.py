@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from refcodec.coding import attributes, duplicates, geometry, morton
-from refcodec.coding.quantization import dequantize_attributes, dequantize_positions, split_attributes, unit_steps
+from refcodec.coding.quantization import unit_steps
 from refcodec.container import assemble, info_dict, read_front, region_dicts, toc_dicts
 from refcodec.container.front import FrontMatter
-from refcodec.container.schema import num_channels
+from refcodec.container.schema import BASE_CHANNELS, num_channels
 from refcodec.errors import ChecksumError, CorruptError, LGSError
 from refcodec.scene import Scene
 
@@ -106,10 +106,11 @@ class _RegionState:
     broken: bool = False                         # a selected lower unit could not be decoded
 
 
-def decode_unit_arrays(front: FrontMatter, unit, payload, state: _RegionState | None = None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Decode one unit to (positions float32 (n,3), attributes float32 (n,C), the unit's steps
-    float32 (C,)), using and extending ``state``, the region's lower layers. spec 8.3."""
+def decode_unit_arrays(front: FrontMatter, unit, payload, state: _RegionState | None = None,
+                       last: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode one unit to (voxel coordinates uint16 (n,3), quantized attributes int64 (n,C),
+    the unit's step exponents int8 (C,)), using and extending ``state``, the region's lower
+    layers (not extended when ``last``: no later unit of the region will be decoded). spec 8.3."""
     info = front.info
     C = num_channels(info.sh_degree)
     state = state if state is not None else _RegionState()
@@ -119,11 +120,48 @@ def decode_unit_arrays(front: FrontMatter, unit, payload, state: _RegionState | 
     mult = duplicates.decode(dup, len(codes), unit.count)
     per_gaussian = np.repeat(codes, mult)
     q, shifts = attributes.decode(payload(unit.attributes), unit.count, C, per_gaussian, state.lower)
-    state.voxels.append(codes)
-    state.lower = state.lower.add(per_gaussian, q.astype(np.int32), shifts)
-    steps = unit_steps(info.steps, shifts)
-    return (dequantize_positions(morton.decode(per_gaussian), info.origin, info.voxel_size),
-            dequantize_attributes(q, steps), steps)
+    if not last:
+        state.voxels.append(codes)
+        state.lower = state.lower.add(per_gaussian, q.astype(np.int32), shifts)
+    return morton.decode(per_gaussian), q, shifts
+
+
+class _Output:
+    """The decoded scene's arrays, allocated once for every selected Gaussian and filled unit
+    by unit with the values of spec 7.1-7.2 (binary32 conversions and products in place, so a
+    value goes through no larger temporaries)."""
+
+    GROUPS = (("opacity", 0, 1), ("scales", 1, 4), ("rotations", 4, 8), ("sh_dc", 8, BASE_CHANNELS),
+              ("sh_rest", BASE_CHANNELS, None))
+
+    def __init__(self, capacity: int, C: int, origin, voxel):
+        self.n = 0
+        self.origin = np.asarray(origin, np.float32)
+        self.voxel = np.asarray(voxel, np.float32)
+        self.positions = np.empty((capacity, 3), np.float32)
+        self.groups = {name: (a, b or C, np.empty((capacity, (b or C) - a), np.float32))
+                       for name, a, b in self.GROUPS}
+        self.layer = np.empty(capacity, np.uint8)
+        self.region = np.empty(capacity, np.uint16)
+
+    def add(self, voxels: np.ndarray, q: np.ndarray, steps: np.ndarray, layer: int, region: int) -> None:
+        r = slice(self.n, self.n + len(voxels))
+        dst = self.positions[r]
+        dst[...] = voxels                 # spec 7.1: binary32(q) * voxel_size + origin
+        dst *= self.voxel
+        dst += self.origin
+        for a, b, arr in self.groups.values():
+            dst = arr[r]
+            dst[...] = q[:, a:b]          # spec 7.2: binary32(q) * unit step
+            dst *= steps[a:b]
+        self.layer[r], self.region[r] = layer, region
+        self.n = r.stop
+
+    def result(self) -> tuple[Scene, np.ndarray, np.ndarray]:
+        n = self.n
+        fields = {name: arr[:n] for name, (_, _, arr) in self.groups.items()}
+        fields["opacity"] = fields["opacity"].reshape(n)
+        return Scene(positions=self.positions[:n], **fields), self.layer[:n], self.region[:n]
 
 
 def decode(data: bytes, levels: list | None = None, strict: bool = False,
@@ -137,13 +175,22 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
     """
     data = bytes(data)
     front = read_front(data, max_gaussians)
+    info = front.info
     if levels is None:
-        levels = [front.info.num_layers] * front.info.num_regions
-    if len(levels) != front.info.num_regions:
-        raise ValueError(f"need one level per region ({front.info.num_regions})")
+        levels = [info.num_layers] * info.num_regions
+    if len(levels) != info.num_regions:
+        raise ValueError(f"need one level per region ({info.num_regions})")
     check = _SegmentCheck(data, front, strict)
-    reports, pos, att, lay, reg = [], [], [], [], []
-    states = [_RegionState() for _ in range(front.info.num_regions)]
+    reports = []
+    states = [_RegionState() for _ in range(info.num_regions)]
+    # total_gaussians is bounded by read_front, so this allocation is too (pages untouched
+    # by unselected or undecodable units are never written)
+    selected = sum(u.count for u in front.units if u.layer <= levels[u.region])
+    out = _Output(selected, num_channels(info.sh_degree), info.origin, info.voxel_size)
+    top = {}                                   # each region's last selected non-empty layer
+    for u in front.units:
+        if u.count and u.layer <= levels[u.region]:
+            top[u.region] = max(top.get(u.region, 0), u.layer)
     for u in front.units:
         if u.count == 0:
             continue
@@ -162,26 +209,17 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
             rep.status = "dependency"
             continue
         try:
-            p, a, rep.steps = decode_unit_arrays(front, u, check.payload, state)
+            voxels, q, shifts = decode_unit_arrays(front, u, check.payload, state, u.layer == top[u.region])
         except CorruptError as e:
             if strict:
                 raise
             rep.status, rep.detail = "corrupt", str(e)
             state.broken = True
             continue
-        pos.append(p)
-        att.append(a)
-        lay.append(np.full(len(p), u.layer, np.uint8))
-        reg.append(np.full(len(p), u.region, np.uint16))
-    c = num_channels(front.info.sh_degree)
-    if pos:
-        P, A = np.concatenate(pos), np.concatenate(att)
-        L, R = np.concatenate(lay), np.concatenate(reg)
-    else:
-        P, A = np.zeros((0, 3), np.float32), np.zeros((0, c), np.float32)
-        L, R = np.zeros(0, np.uint8), np.zeros(0, np.uint16)
-    scene = Scene(positions=P, **split_attributes(A))
-    return DecodeResult(scene, L, R, front, reports)
+        rep.steps = unit_steps(info.steps, shifts)
+        out.add(voxels, q, rep.steps, u.layer, u.region)
+    scene, layer, region = out.result()
+    return DecodeResult(scene, layer, region, front, reports)
 
 
 def canonical_dump(scene: Scene) -> bytes:

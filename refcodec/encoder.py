@@ -77,8 +77,9 @@ def _unit_order(qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     (spec 5.4). Returns (order, distinct codes, multiplicity of each)."""
     codes = morton.encode(qpos)
     order = np.argsort(codes, kind="stable")
-    uniq, mult = np.unique(codes[order], return_counts=True)
-    return order, uniq, mult
+    sc = codes[order]
+    heads = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]]) if sc.size else np.zeros(0, np.intp)
+    return order, sc[heads], np.diff(np.r_[heads, sc.size])
 
 
 @dataclass
@@ -89,7 +90,6 @@ class _Plan:
     info: dict                  # scene info without quality/steps/num_segments/origin/voxel
     regions: list               # ROI table entries
     units: list                 # (layer, region, row indices) in file order (spec 3.5)
-    values: np.ndarray          # (N, C) float64 attribute matrix (spec 3.2 order)
     geometry: dict = field(default_factory=dict)   # position bits -> _Geometry
 
 
@@ -124,7 +124,7 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
              for u in range(o.layers * num_regions) if bounds[u + 1] > bounds[u]]
     info = dict(sh_degree=scene.sh_degree, num_layers=o.layers, num_regions=num_regions,
                 total_gaussians=scene.n, reserved=b"\0\0\0")
-    return _Plan(scene, o, info, regions, units, attribute_values(scene))
+    return _Plan(scene, o, info, regions, units)
 
 
 def _geometry(plan: _Plan, bits: int) -> _Geometry:
@@ -175,7 +175,7 @@ def _code(plan: _Plan, quality) -> bytes:
         toc.append(_toc(l, r, S.KIND_ATTRIBUTES, deps + below))   # spec 3.4: lower layers first
         shifts = np.full(C, layer_tilt(level, l), np.int8)
         shifts[0] = 0                                               # opacity keeps its step
-        q = quantize_attributes(plan.values[rows], unit_steps(steps, shifts))
+        q = quantize_attributes(attribute_values(plan.scene, rows), unit_steps(steps, shifts))
         low = lower.get(r) or attributes.Lower.empty()
         norm_s = int(round(1.0 / float(unit_steps(steps, shifts)[attributes.W_CHANNEL])))
         payloads.append(attributes.encode(q, shifts, codes, low, tools, grid_shift=grid_shift, grid_levels=4,

@@ -502,3 +502,22 @@ def test_stream_reader_batches_match_one_shot(n, lanes_log2, num_ctx, seed):
     parts = [reader.read(ctx[a:b]) for a, b in zip(np.r_[0, cuts], np.r_[cuts, n])]
     reader.finish()
     assert np.array_equal(np.concatenate(parts), vals)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 700)), max_size=8),
+       st.integers(0, 8), st.integers(0, 2**32 - 1))
+def test_stream_reader_read_same_matches_read(runs, lanes_log2, seed):
+    """The one-context fast path reads exactly what read() with those contexts reads."""
+    from refcodec.coding.intstream import StreamReader
+    rng = np.random.default_rng(seed)
+    ctx = np.concatenate([np.full(k, c, np.uint8) for c, k in runs]) if runs else np.zeros(0, np.uint8)
+    vals = (rng.geometric(0.05, ctx.size) * rng.integers(1, 1 << 20, ctx.size)).astype(np.uint64)
+    data = intstream.encode_uints(vals, ctx, 5, lanes_log2=lanes_log2)
+    reader = StreamReader(data, 5)
+    parts = [reader.read_same(k, c) for c, k in runs]
+    reader.finish()
+    got = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+    assert np.array_equal(got, vals)
+    with pytest.raises(CorruptError):
+        StreamReader(data, 5).read_same(1, 5)

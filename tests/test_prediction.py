@@ -31,6 +31,25 @@ def test_geometry_methods_round_trip(n, bits, seed):
         assert np.array_equal(geometry.decode(data, codes.size, lower), codes)
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 255), max_size=60), st.integers(0, 2**32 - 1))
+def test_octree_children_match_reference(masks, seed):
+    rng = np.random.default_rng(seed)
+    nodes = np.sort(rng.choice(1 << 20, size=len(masks), replace=False)).astype(np.uint64)
+    m = np.asarray(masks, np.int64)
+    fast, ref = geometry._children(nodes, m), geometry._children_reference(nodes, m)
+    assert np.array_equal(fast[0], ref[0]) and np.array_equal(fast[1], ref[1])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 2**20), max_size=50), max_size=6))
+def test_merge_distinct_matches_unique(parts):
+    arrays = [np.unique(np.asarray(p, np.uint64)) for p in parts]
+    expect = np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, np.uint64)
+    assert np.array_equal(morton.merge_distinct(arrays), expect)
+    assert np.array_equal(geometry.LowerOccupancy(arrays).codes, expect)
+
+
 def test_geometry_octree_rejects_bad_counts():
     codes = np.array([1, 5, 9000], np.uint64)
     data = geometry.encode(codes, None, [geometry.CTX_MODE_FULL])

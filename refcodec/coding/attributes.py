@@ -60,22 +60,23 @@ def grid_means(lower: Lower, codes: np.ndarray, shifts: np.ndarray, grid_shift: 
     """spec 5.3.3: for each Gaussian (voxel code ``codes[i]``) and each channel in ``channels``,
     the rounded mean of the lower-layer values, converted to this unit's steps, in the finest
     grid cell (level t: cells of 2^(grid_shift + 2t) voxels a side) holding any lower Gaussian.
-    Returns (means (n, len(channels)) int64, found (n,) bool)."""
+    Returns (means (n, len(channels)) int32 (means of int32 values), found (n,) bool)."""
     n = codes.size
     channels = np.asarray(channels, np.int64)
     k = channels.size
-    means = np.zeros((n, k), np.int64)
+    means = np.zeros((n, k), np.int32)
     found = np.zeros(n, bool)
     if lower.size == 0 or n == 0 or k == 0 or levels == 0:
         return means, found
     lcodes = np.concatenate([u[0] for u in lower.units])
-    # per level: the lower Gaussians sorted by cell, the cells, and which cell each query hits
+    # the lower Gaussians sorted by voxel code are sorted by cell at every level (a cell is a
+    # code prefix); per level: the cells, and which cell each query hits
+    order = np.argsort(lcodes, kind="stable")          # sorted runs: a merge
+    scodes = lcodes[order]
     plan = []
     for t in range(levels):
         s = np.uint64(3 * (grid_shift + 2 * t))
-        lk = lcodes >> s
-        order = np.argsort(lk, kind="stable")
-        lk = lk[order]
+        lk = scodes >> s
         heads = np.flatnonzero(np.r_[True, lk[1:] != lk[:-1]])
         keys = lk[heads]
         ck = codes >> s
@@ -84,7 +85,7 @@ def grid_means(lower: Lower, codes: np.ndarray, shifts: np.ndarray, grid_shift: 
         found[hit] = True
         if hit.size:
             cnt = np.diff(np.r_[heads, lk.size]).astype(np.int64)
-            plan.append((order, heads, pos[hit], cnt[pos[hit]][:, None], hit))
+            plan.append((heads, pos[hit], cnt[pos[hit]][:, None], hit))
         if found.all():
             break
     for a in range(0, k, GRID_CHUNK):
@@ -95,9 +96,9 @@ def grid_means(lower: Lower, codes: np.ndarray, shifts: np.ndarray, grid_shift: 
             v = uq[:, ch].astype(np.int64)
             v = np.where(d <= 0, v << np.clip(-d, 0, 16), v >> np.clip(d, 0, 16))
             vals.append(np.clip(v, INT32_MIN, INT32_MAX))
-        vals = np.concatenate(vals)
-        for order, heads, cell, cnt, hit in plan:
-            sums = np.add.reduceat(vals[order], heads, axis=0)
+        vals = np.concatenate(vals)[order]
+        for heads, cell, cnt, hit in plan:
+            sums = np.add.reduceat(vals, heads, axis=0)
             means[hit, a:a + ch.size] = (sums[cell] + cnt // 2) // cnt     # floor((sum + floor(c/2)) / c)
     return means, found
 
@@ -207,7 +208,7 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
     reader = StreamReader(a.stream, C + 1)
     masked = None
     if a.flags & FLAG_REST_MASK:
-        m = reader.read(np.full(n, C, np.uint8))
+        m = reader.read_same(n, C)
         if np.any(m > 1):
             raise CorruptError("attributes: SH-rest mask value is not 0 or 1")
         masked = np.flatnonzero(m)
@@ -215,7 +216,7 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
     for j in range(C):
         sel = masked if (masked is not None and j >= BASE_CHANNELS) else None
         k = n if sel is None else sel.size
-        u = reader.read(np.full(k, j, np.uint8))
+        u = reader.read_same(k, j)
         if np.any(u >= np.uint64(1 << 33)):
             raise CorruptError("attribute value out of range")
         resid[j], rows[j] = unzigzag(u), sel

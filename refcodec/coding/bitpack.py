@@ -101,7 +101,11 @@ def unpack(data, nbits) -> np.ndarray:
 
 
 class BitReader:
-    """Reads consecutive LSB-first fields of ``data`` (spec 6.5) batch by batch."""
+    """Reads consecutive LSB-first fields of ``data`` (spec 6.5) batch by batch.
+
+    A field starting at stream bit ``o`` is read from the 8 bytes at byte ``o // 8`` (an
+    unaligned little-endian 64-bit view), shifted right by ``o % 8``: one gather for fields
+    of up to 56 bits; wider ones (rare) also take the next word."""
 
     def __init__(self, data):
         buf = data if isinstance(data, (bytes, bytearray)) else bytes(data)
@@ -110,31 +114,39 @@ class BitReader:
         padded = np.zeros((nwords + 2) * 8, dtype=np.uint8)    # see pack()
         padded[: self.nbytes] = np.frombuffer(buf, dtype=np.uint8)
         self.words = padded.view("<u8")
+        self.window = np.ndarray(shape=(padded.size - 7,), dtype="<u8", buffer=padded, strides=(1,))
         self.pos = 0                                            # bits consumed
 
     def read(self, nbits) -> np.ndarray:
         nb = np.asarray(nbits).reshape(-1)
-        out = np.zeros(nb.size, dtype=_U64)
         if nb.size == 0 or (nb.dtype.kind in "ui" and int(nb.max()) == 0 and int(nb.min()) == 0):
-            return out                                          # no extra bits in this batch
-        nb = _check_nbits(nb)
-        nb64 = nb.astype(_U64)
-        ends = np.cumsum(nb64) + _U64(self.pos)
-        end = int(ends[-1])
-        if end > 8 * self.nbytes:
-            raise CorruptError(f"raw bit stream too short: {self.nbytes} bytes, need {(end + 7) // 8}")
-        words = self.words
+            return np.zeros(nb.size, dtype=_U64)                # no extra bits in this batch
+        if nb.dtype != np.uint8:
+            nb = _check_nbits(nb).astype(np.uint8)
+        elif int(nb.max()) > MAX_FIELD_BITS:
+            raise ValueError(f"bit counts must be integers in 0..{MAX_FIELD_BITS}")
+        out = np.empty(nb.size, dtype=_U64)
+        pos = _U64(self.pos)
         for a in range(0, nb.size, _CHUNK):
             b = min(a + _CHUNK, nb.size)
-            st = ends[a:b] - nb64[a:b]
-            w = (st >> _U64(6)).astype(np.intp)
-            sh = st & _U64(63)
-            lo = words[w] >> sh
-            w += 1
-            lo |= (words[w] << _U64(1)) << (_U64(63) - sh)     # v << (64 - sh), 0 if sh == 0
-            lo &= _MASK[nb[a:b]]
-            out[a:b] = lo
-        self.pos = end
+            n = nb[a:b]
+            st = np.cumsum(n, dtype=_U64)
+            st += pos
+            pos = st[-1]
+            st -= n                                             # start bit of each field
+            if int(pos) > 8 * self.nbytes:
+                raise CorruptError(f"raw bit stream too short: {self.nbytes} bytes, need {(int(pos) + 7) // 8}")
+            v = self.window[(st >> _U64(3)).astype(np.intp)]
+            v >>= st & _U64(7)
+            wide = np.flatnonzero(n > 56)
+            if wide.size:                                       # two aligned words, as pack()
+                sw = st[wide]
+                w = (sw >> _U64(6)).astype(np.intp)
+                sh = sw & _U64(63)
+                v[wide] = (self.words[w] >> sh) | ((self.words[w + 1] << _U64(1)) << (_U64(63) - sh))
+            v &= _MASK[n]
+            out[a:b] = v
+        self.pos = int(pos)
         return out
 
     def finish(self) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from construct import ConstructError
 
 from refcodec.coding import rans
+from refcodec.coding.morton import distinct_sorted, merge_distinct
 from refcodec.coding.intstream import StreamReader, decode_uints, encode_uints
 from refcodec.container.schema import GeometryPayload
 from refcodec.errors import CorruptError
@@ -40,10 +41,8 @@ class LowerOccupancy:
     @property
     def codes(self) -> np.ndarray:
         if self._codes is None:
-            raw = self._raw if self._raw is not None else np.zeros(0, np.uint64)
-            if isinstance(raw, (list, tuple)):
-                raw = np.concatenate(raw) if raw else np.zeros(0, np.uint64)
-            self._codes = np.unique(np.asarray(raw, dtype=np.uint64))
+            raw = self._raw if self._raw is not None else []
+            self._codes = merge_distinct(raw if isinstance(raw, (list, tuple)) else [np.sort(raw)])
         return self._codes
 
     def occupied(self, nodes: np.ndarray, shift: int) -> np.ndarray:
@@ -75,8 +74,30 @@ def _lower_flags(lower: LowerOccupancy, nodes: np.ndarray, parent_lw: np.ndarray
     return lw
 
 
+def _mask_children() -> np.ndarray:
+    """(256, 8): the k-th set bit of each 8-bit mask, ascending (unused entries 0)."""
+    t = np.zeros((256, 8), dtype=np.uint64)
+    for m in range(256):
+        bits = [b for b in range(8) if m >> b & 1]
+        t[m, :len(bits)] = bits
+    return t
+
+
+_NTH_CHILD = _mask_children().reshape(-1)
+
+
 def _children(nodes: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Child codes in ascending order and the index of each child's parent."""
+    cnt = _POPCOUNT[masks]
+    parent = np.repeat(np.arange(nodes.size), cnt)
+    first = np.cumsum(cnt) - cnt                      # index of each parent's first child
+    rank = np.arange(parent.size) - first[parent]
+    kids = (nodes[parent] << np.uint64(3)) | _NTH_CHILD[masks[parent] * 8 + rank]
+    return kids, parent
+
+
+def _children_reference(nodes: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Plain version of ``_children``: test every one of the 8 bits."""
     bits = ((masks.astype(np.uint64)[:, None] >> _BITS) & np.uint64(1)).astype(bool)
     kids = (nodes[:, None] << np.uint64(3)) | _BITS
     parent = np.broadcast_to(np.arange(nodes.size)[:, None], bits.shape)
@@ -138,7 +159,7 @@ def _octree_symbols(codes: np.ndarray, lower: LowerOccupancy, mode: int):
     # levels[k] = node codes at level k, k = 0..D
     levels = [codes]
     for _ in range(D):
-        levels.append(np.unique(levels[-1] >> np.uint64(3)))
+        levels.append(distinct_sorted(levels[-1] >> np.uint64(3)))
     levels.reverse()
     vals, ctxs = [], []
     sib = np.ones(1, dtype=np.int64)
@@ -201,7 +222,9 @@ def decode(payload: bytes, count: int, lower: LowerOccupancy | None = None) -> n
 
 def _decode_gaps(stream: bytes, v: int) -> np.ndarray:
     """spec 5.1.1: code[0] = d[0]; code[i] = code[i-1] + d[i] + 1; every code < 2^48."""
-    deltas = decode_uints(stream, np.zeros(v, np.uint8), 1)
+    reader = StreamReader(stream, 1)
+    deltas = reader.read_same(v, 0)
+    reader.finish()
     if np.any(deltas >= MORTON_LIMIT):
         raise CorruptError("geometry delta out of range")
     # A float64 sum bounds the total first so the exact uint64 running sum cannot wrap.

@@ -71,6 +71,7 @@ def _base_table() -> np.ndarray:
 
 
 _BASE = _base_table()
+EXTRA_BITS, BASE = _EXTRA_BITS, _BASE   # per token (uint8, uint64), for table-driven decoders
 _CHUNK = 1 << 16          # cache-sized chunks; the result does not depend on it
 _TWO53 = np.uint64(1 << 53)
 

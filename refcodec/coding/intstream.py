@@ -179,15 +179,39 @@ class StreamReader:
                 f"IntStream: {st.num_contexts} contexts in the stream, expected {self.num_contexts}")
         self.rans = rans.Decoder(st.states, st.words, [list(tb.freqs) for tb in st.tables])
         self.bits = bitpack.BitReader(st.raw)
+        size = self.num_contexts * rans.PROB_SCALE
+        self._nbits = np.zeros(size, np.uint8)      # per rANS slot: its token's extra bits
+        self._base = np.zeros(size, np.uint64)      # and base value (spec 6.2)
+        self._filled = np.zeros(self.num_contexts, bool)
+
+    def _slot_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        for c in np.flatnonzero(self.rans.filled & ~self._filled):
+            sl = slice(c * rans.PROB_SCALE, (c + 1) * rans.PROB_SCALE)
+            self._nbits[sl] = hybrid_uint.EXTRA_BITS[self.rans.sym[sl]]
+            self._base[sl] = hybrid_uint.BASE[self.rans.sym[sl]]
+        self._filled[:] = self.rans.filled
+        return self._nbits, self._base
 
     def read(self, contexts) -> np.ndarray:
         ctx = np.asarray(contexts).reshape(-1)
         if ctx.size and (ctx.dtype.kind not in "ui" or int(ctx.min()) < 0
                          or int(ctx.max()) >= self.num_contexts):
             raise CorruptError(f"IntStream: contexts must be integers in 0..{self.num_contexts - 1}")
-        tokens = self.rans.read(ctx)                                      # spec 6.3
-        extra = self.bits.read(hybrid_uint.extra_bits(tokens))           # spec 6.2, 6.5
-        return hybrid_uint.join(tokens, extra, check=False)
+        return self._values(self.rans.read_slots(ctx))
+
+    def read_same(self, n: int, context: int) -> np.ndarray:
+        """The next ``n`` values, all coded with ``context``: ``read(np.full(n, context))``."""
+        if not 0 <= context < self.num_contexts:
+            raise CorruptError(f"IntStream: contexts must be integers in 0..{self.num_contexts - 1}")
+        return self._values(self.rans.read_slots(context, n))
+
+    def _values(self, slots: np.ndarray) -> np.ndarray:
+        nbits, base = self._slot_tables()                                # spec 6.3 -> 6.2
+        nb = nbits[slots]
+        extra = self.bits.read(nb)                                       # spec 6.5
+        vals = base[slots]
+        vals |= extra                                                    # spec 6.2
+        return vals
 
     def finish(self) -> None:
         self.rans.finish()

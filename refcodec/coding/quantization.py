@@ -103,14 +103,25 @@ def dequantize_positions(q: np.ndarray, origin, voxel) -> np.ndarray:
     return prod + np.asarray(origin, dtype=np.float32)
 
 
-def attribute_values(scene) -> np.ndarray:
-    """(N, C) float64 attribute matrix in coding order, rotations normalized with w >= 0."""
+def attribute_values(scene, rows=None) -> np.ndarray:
+    """(N, C) float64 attribute matrix in coding order, rotations normalized with w >= 0; of
+    the Gaussians ``rows`` only (an index array) when given."""
+    if rows is not None:
+        return attribute_values(_Rows(scene, rows))
     rot = scene.rotations.astype(np.float64)
     norm = np.linalg.norm(rot, axis=1, keepdims=True)
     rot = np.where(norm > 0, rot / np.where(norm > 0, norm, 1), np.array([1.0, 0, 0, 0]))
     rot = np.where(rot[:, :1] < 0, -rot, rot)
     return np.concatenate([scene.opacity[:, None].astype(np.float64), scene.scales.astype(np.float64),
                            rot, scene.sh_dc.astype(np.float64), scene.sh_rest.astype(np.float64)], axis=1)
+
+
+class _Rows:
+    """The attribute fields of some Gaussians of a scene (no positions, no copy of the rest)."""
+
+    def __init__(self, scene, rows):
+        for name in ("opacity", "scales", "rotations", "sh_dc", "sh_rest"):
+            setattr(self, name, getattr(scene, name)[rows])
 
 
 def quantize_attributes(values: np.ndarray, steps: np.ndarray) -> np.ndarray:

@@ -154,18 +154,20 @@ def _freq_arrays(freqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray
     return f, cum
 
 
-def _slot_tables(freqs: Sequence[Sequence[int]], used: np.ndarray):
+def _slot_tables(freqs: Sequence[Sequence[int]], used: np.ndarray, out=None):
     """Per (context, slot) lookup: symbol, freq and slot - cum, flattened as c*4096 + slot.
 
-    Only the contexts in use are filled in (the others are never looked up)."""
+    Only the contexts in use are filled in (the others are never looked up); ``out``: the
+    (sym, frq, bias) arrays to fill in place."""
     C = len(freqs)
-    sym = np.zeros(C * PROB_SCALE, dtype=np.uint8)
-    frq = np.zeros(C * PROB_SCALE, dtype=np.int32)
-    bias = np.zeros(C * PROB_SCALE, dtype=np.int32)
-    for c, fr in enumerate(freqs):
-        if len(fr) == 0 or not used[c]:
+    if out is None:
+        out = (np.zeros(C * PROB_SCALE, dtype=np.uint8), np.zeros(C * PROB_SCALE, dtype=np.int32),
+               np.zeros(C * PROB_SCALE, dtype=np.int32))
+    sym, frq, bias = out
+    for c in np.flatnonzero(np.asarray(used, bool)):
+        fa = np.asarray(freqs[c], dtype=np.int64)
+        if fa.size == 0:
             continue
-        fa = np.asarray(fr, dtype=np.int64)
         s = np.repeat(np.arange(len(fa), dtype=np.int64), fa)     # validated: 4096 slots
         cum = np.concatenate(([0], np.cumsum(fa)[:-1]))
         lo, hi = c * PROB_SCALE, (c + 1) * PROB_SCALE
@@ -301,31 +303,53 @@ class Decoder:
             raise CorruptError(f"rANS table {c}: empty table for a context in use")
         new = used & ~self.filled
         if new.any():
-            sym, frq, bias = _slot_tables(self.freqs, new)
-            for c in np.flatnonzero(new):
-                sl = slice(c * PROB_SCALE, (c + 1) * PROB_SCALE)
-                self.sym[sl], self.frq[sl], self.bias[sl] = sym[sl], frq[sl], bias[sl]
+            _slot_tables(self.freqs, new, (self.sym, self.frq, self.bias))
             self.filled |= new
 
     def read(self, contexts) -> np.ndarray:
-        ctx = _check_ctx(contexts, len(self.freqs))
-        n = ctx.size
+        """The next ``len(contexts)`` symbols (uint8), symbol i coded with table contexts[i]."""
+        return self.sym[self.read_slots(contexts)]
+
+    def read_slots(self, contexts, n: int | None = None) -> np.ndarray:
+        """Decode the next symbols and return their slot indices ``context * 4096 + slot``
+        (int64), which index ``self.sym`` (the symbol) or any table built like it.
+        ``contexts``: one per symbol, or a single int for ``n`` symbols of one context."""
+        if n is None:
+            ctx = _check_ctx(contexts, len(self.freqs))
+            n = ctx.size
+            used = np.bincount(ctx, minlength=len(self.freqs)) > 0
+            const = None
+        else:
+            const = int(contexts)
+            if not 0 <= const < len(self.freqs):
+                raise CorruptError(f"rANS: context index outside 0..{len(self.freqs) - 1}")
+            used = np.zeros(len(self.freqs), bool)
+            used[const] = n > 0
         if n == 0:
-            return np.zeros(0, dtype=np.uint8)
-        self._fill(np.bincount(ctx, minlength=len(self.freqs)) > 0)
+            return np.zeros(0, dtype=np.int64)
+        self._fill(used)
         K, x, w = self.K, self.x, self.w
         W = w.size
-        idx = ctx.astype(np.int64) * PROB_SCALE
+        if const is None:
+            idx = ctx.astype(np.int64) * PROB_SCALE
+        else:
+            idx = np.empty(n, dtype=np.int64)
+            offset = const * PROB_SCALE
+        frq, bias = self.frq, self.bias
         k0 = self.i % K
         pos = 0
         while pos < n:
             m = min(K - k0, n - pos)              # lanes k0 .. k0+m-1 of the current step
             xs = x[k0:k0 + m]                     # a view: updates land in self.x
             it = idx[pos:pos + m]
-            it |= xs & _SLOT_MASK                 # context * 4096 + slot
+            if const is None:
+                it |= xs & _SLOT_MASK             # context * 4096 + slot
+            else:
+                np.bitwise_and(xs, _SLOT_MASK, out=it)
+                it += offset
             xs >>= PROB_BITS
-            xs *= self.frq[it]
-            xs += self.bias[it]                   # freq * (x >> 12) + slot - cum
+            xs *= frq[it]
+            xs += bias[it]                        # freq * (x >> 12) + slot - cum
             lanes = np.flatnonzero(xs < RANS_L)  # ascending lane order
             cnt = lanes.size
             if cnt:
@@ -336,7 +360,7 @@ class Decoder:
             pos += m
             k0 = 0
         self.i += n
-        return self.sym[idx]
+        return idx
 
     def finish(self) -> None:
         if self.p != self.w.size:
