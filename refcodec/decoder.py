@@ -108,7 +108,7 @@ class _RegionState:
 
 def decode_unit_arrays(front: FrontMatter, unit, payload, state: _RegionState | None = None,
                        last: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Decode one unit to (voxel coordinates uint16 (n,3), quantized attributes int64 (n,C),
+    """Decode one unit to (voxel coordinates uint16 (n,3), quantized attributes int32 (n,C),
     the unit's step exponents int8 (C,)), using and extending ``state``, the region's lower
     layers (not extended when ``last``: no later unit of the region will be decoded). spec 8.3."""
     info = front.info
@@ -122,7 +122,7 @@ def decode_unit_arrays(front: FrontMatter, unit, payload, state: _RegionState | 
     q, shifts = attributes.decode(payload(unit.attributes), unit.count, C, per_gaussian, state.lower)
     if not last:
         state.voxels.append(codes)
-        state.lower = state.lower.add(per_gaussian, q.astype(np.int32), shifts)
+        state.lower = state.lower.add(per_gaussian, q, shifts)
     return morton.decode(per_gaussian), q, shifts
 
 

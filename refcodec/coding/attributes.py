@@ -52,7 +52,7 @@ class Lower:
                                     np.asarray(shifts, np.int8))])
 
 
-GRID_CHUNK = 8       # channels summed at a time (bounds memory: 8 x M int64 values)
+GRID_CHUNK = 8       # channels summed at a time (bounds memory: 8 x M int32 values)
 
 
 def grid_means(lower: Lower, codes: np.ndarray, shifts: np.ndarray, grid_shift: int, levels: int,
@@ -93,12 +93,15 @@ def grid_means(lower: Lower, codes: np.ndarray, shifts: np.ndarray, grid_shift: 
         vals = []
         for ucodes, uq, ush in lower.units:
             d = shifts[ch].astype(np.int64) - ush[ch].astype(np.int64)    # e_j - E_m
+            if not d.any():
+                vals.append(uq[:, ch])
+                continue
             v = uq[:, ch].astype(np.int64)
             v = np.where(d <= 0, v << np.clip(-d, 0, 16), v >> np.clip(d, 0, 16))
-            vals.append(np.clip(v, INT32_MIN, INT32_MAX))
+            vals.append(np.clip(v, INT32_MIN, INT32_MAX).astype(np.int32))
         vals = np.concatenate(vals)[order]
         for heads, cell, cnt, hit in plan:
-            sums = np.add.reduceat(vals, heads, axis=0)
+            sums = np.add.reduceat(vals, heads, axis=0, dtype=np.int64)
             means[hit, a:a + ch.size] = (sums[cell] + cnt // 2) // cnt     # floor((sum + floor(c/2)) / c)
     return means, found
 
@@ -113,7 +116,7 @@ def isqrt(v: np.ndarray) -> np.ndarray:
 
 def norm_prediction(S: int, xyz: np.ndarray) -> np.ndarray:
     """spec 5.3.2: isqrt(max(0, S^2 - min(|x|,S)^2 - min(|y|,S)^2 - min(|z|,S)^2))."""
-    a = np.minimum(np.abs(xyz), S)
+    a = np.minimum(np.abs(xyz.astype(np.int64)), S)
     return isqrt(np.maximum(0, S * S - (a * a).sum(axis=1)))
 
 
@@ -132,7 +135,7 @@ def _uses_norm(descs) -> bool:
 
 def _prediction(d: dict, j: int, q: np.ndarray, grid, sel, dev: dict, rows: int):
     """spec 5.3.2: (base, pred) of channel j over its rows (``sel``: their indices, None for
-    all). ``q`` holds the channels reconstructed so far; ``grid`` = (means, found, column of
+    all), each an array or, when the same for every row, a scalar. ``q`` holds the channels reconstructed so far; ``grid`` = (means, found, column of
     each grid channel) over all rows; ``dev`` the deviations of earlier channels."""
     if d["mode"] & MODE_NORM:
         base = norm_prediction(d["base"], q[:, 5:8])
@@ -143,7 +146,7 @@ def _prediction(d: dict, j: int, q: np.ndarray, grid, sel, dev: dict, rows: int)
             m, f = m[sel], f[sel]
         base = np.where(f, m, d["base"])
     else:
-        base = np.full(rows, d["base"], np.int64)
+        base = np.int64(d["base"])                    # the same for every row
     pred = base if d["ref"] == NO_REF else base + ((d["coef"] * dev[d["ref"]]) >> 6)
     return base, pred
 
@@ -162,37 +165,71 @@ def _check_descs(descs, C: int) -> None:
                 raise CorruptError(f"attributes: channel {j} refers to channel {ref}")
 
 
-def reconstruct(descs, resid: dict, rows: dict, grid) -> np.ndarray:
-    """spec 5.3.2: quantized values from residuals. ``resid[j]`` holds the signed residuals of
-    channel j for the rows ``rows[j]`` (an index array, or None for every row); ``grid`` as in
-    ``_prediction``. Returns q (n, C) int64."""
-    C = len(descs)
-    n = len(resid[0]) if C else 0
-    q = np.zeros((n, C), np.int64, order="F")         # filled a column at a time
-    dev = {}                                          # q - base of each reconstructed channel
-    for j in reconstruction_order(C, _uses_norm(descs)):
-        d, r = descs[j], resid[j]
-        sel = rows[j]
+class _Reconstruction:
+    """spec 5.3.2, one channel at a time in reconstruction order: ``channel(j, r, sel)`` turns
+    channel j's signed residuals ``r`` (int64, for the rows ``sel``: an index array, or None
+    for every row; modified in place) into its values in ``q`` (n, C) int32."""
+
+    def __init__(self, descs, n: int, grid):
+        self.descs, self.grid = descs, grid
+        self.q = np.zeros((n, len(descs)), np.int32, order="F")     # filled a column at a time
+        self.dev = {}                                # q - base of referenced channels
+        self.users = {}                              # how many channels still refer to each
+        for d in descs:
+            if d["ref"] != NO_REF:
+                self.users[d["ref"]] = self.users.get(d["ref"], 0) + 1
+
+    def channel(self, j: int, r: np.ndarray, sel) -> None:
+        d, q = self.descs[j], self.q
         if d["mode"] & MODE_DELTA:
-            r = np.cumsum(r)                          # wraps only after a value is out of range
-            if r.size and int(np.abs(r).max()) > 1 << 33:
+            r = np.cumsum(r, out=r)                   # wraps only after a value is out of range
+            if r.size and max(-int(r.min()), int(r.max())) > 1 << 33:
                 raise CorruptError("attributes: accumulated residual out of range")
-        base, pred = _prediction(d, j, q, grid, sel, dev, r.size)
-        v = pred + r
+        base, pred = _prediction(d, j, q, self.grid, sel, self.dev, r.size)
+        v = r
+        v += pred
         if v.size and (v.min() < INT32_MIN or v.max() > INT32_MAX):
             raise CorruptError("attribute value outside the 32-bit range")
-        dev[j] = v - base
+        ref = d["ref"]
+        if ref != NO_REF:
+            self.users[ref] -= 1
+            if not self.users[ref]:
+                del self.dev[ref]
+        if self.users.get(j):
+            self.dev[j] = v - base
         if sel is None:
             q[:, j] = v
         else:
             q[sel, j] = v
-    return q
+
+
+def reconstruct(descs, resid: dict, rows: dict, grid) -> np.ndarray:
+    """spec 5.3.2: quantized values from residuals, all channels at once. ``resid[j]`` holds
+    the signed residuals of channel j for the rows ``rows[j]`` (an index array, or None for
+    every row); ``grid`` as in ``_prediction``. Returns q (n, C) int32 (spec 5.3.2: every
+    value fits 32 bits)."""
+    C = len(descs)
+    rec = _Reconstruction(descs, len(resid[0]) if C else 0, grid)
+    for j in reconstruction_order(C, _uses_norm(descs)):
+        rec.channel(j, np.array(resid[j], np.int64), rows[j])
+    return rec.q
+
+
+def _read_residuals(reader: StreamReader, k: int, j: int, buf: np.ndarray) -> np.ndarray:
+    """Channel j's k signed residuals (spec 5.3.1), decoded into ``buf`` (uint64)."""
+    u = reader.read_same(k, j, out=buf[:k])
+    if k and int(u.max()) >= 1 << 33:
+        raise CorruptError("attribute value out of range")
+    return unzigzag(u, out=u)
 
 
 def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None = None,
            lower: Lower | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Return ((count, channels) int64 quantized attributes, (channels,) int8 step exponents).
-    ``codes``: the voxel Morton code of each Gaussian (needed by grid prediction)."""
+    """Return ((count, channels) int32 quantized attributes, (channels,) int8 step exponents).
+    ``codes``: the voxel Morton code of each Gaussian (needed by grid prediction).
+
+    Each channel is reconstructed as soon as it is read (rotation w in norm mode after z),
+    so one residual buffer serves every channel."""
     try:
         a = AttributesPayload.parse(payload)
     except ConstructError as e:
@@ -205,6 +242,7 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
         raise CorruptError("attributes: invalid flags or grid parameters")          # spec 5.3.1
     descs = [dict(base=c.base, shift=c.shift, mode=c.mode, ref=c.ref, coef=c.coef) for c in a.channels]
     _check_descs(descs, C)
+    shifts = np.array([d["shift"] for d in descs], np.int8)
     reader = StreamReader(a.stream, C + 1)
     masked = None
     if a.flags & FLAG_REST_MASK:
@@ -212,22 +250,26 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
         if np.any(m > 1):
             raise CorruptError("attributes: SH-rest mask value is not 0 or 1")
         masked = np.flatnonzero(m)
-    resid, rows = {}, {}
-    for j in range(C):
-        sel = masked if (masked is not None and j >= BASE_CHANNELS) else None
-        k = n if sel is None else sel.size
-        u = reader.read_same(k, j)
-        if np.any(u >= np.uint64(1 << 33)):
-            raise CorruptError("attribute value out of range")
-        resid[j], rows[j] = unzigzag(u), sel
-    reader.finish()
-    shifts = np.array([d["shift"] for d in descs], np.int8)
     use = [j for j, d in enumerate(descs) if d["mode"] & MODE_GRID]
     grid = None
     if use:
         means, found = grid_means(lower or Lower.empty(), codes, shifts, a.grid_shift, a.grid_levels, use)
         grid = (means, found, {j: i for i, j in enumerate(use)})
-    return reconstruct(descs, resid, rows, grid), shifts
+    rec = _Reconstruction(descs, n, grid)
+    norm = _uses_norm(descs)
+    buf = np.empty(n, np.uint64)
+    w = None
+    for j in range(C):                                # stream order (spec 5.3.1)
+        sel = masked if (masked is not None and j >= BASE_CHANNELS) else None
+        r = _read_residuals(reader, n if sel is None else sel.size, j, buf)
+        if norm and j == W_CHANNEL:
+            w = r.copy()                              # reconstructed after channel 7
+            continue
+        rec.channel(j, r, sel)
+        if norm and j == 7:
+            rec.channel(W_CHANNEL, w, None)
+    reader.finish()
+    return rec.q, shifts
 
 
 # ---------------------------------------------------------------------------------------------

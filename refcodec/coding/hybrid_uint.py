@@ -146,9 +146,18 @@ def zigzag(v) -> np.ndarray:
     return (a.view(_U64) << _U64(1)) ^ (a >> np.int64(63)).view(_U64)
 
 
-def unzigzag(u) -> np.ndarray:
-    """Inverse of :func:`zigzag`: uint64 -> int64."""
+def unzigzag(u, out=None) -> np.ndarray:
+    """Inverse of :func:`zigzag`: uint64 -> int64. ``out``: a uint64 array of u's shape to
+    write the result into (its int64 view is returned; ``out=u`` works in place)."""
     a = _as_u64(u)
-    low = a & _U64(1)
-    neg = np.zeros_like(a) - low                    # 0 or all ones (wraps, no overflow)
-    return ((a >> _U64(1)) ^ neg).view(np.int64)
+    if out is None:
+        out = np.empty(a.shape, _U64)
+    flat_a, flat_o = a.reshape(-1), out.reshape(-1)
+    for s in range(0, flat_a.size, _CHUNK):           # small temporaries
+        x = flat_a[s:s + _CHUNK]
+        neg = (x & _U64(1)).view(np.int64)
+        np.negative(neg, out=neg)                     # 0 or -1 (all ones)
+        o = flat_o[s:s + _CHUNK]
+        np.right_shift(x, _U64(1), out=o)
+        o.view(np.int64)[...] ^= neg
+    return out.view(np.int64)

@@ -21,6 +21,7 @@ from refcodec.errors import CorruptError
 __all__ = ["encode_uints", "decode_uints", "encode_channels", "decode_channels", "StreamReader"]
 
 MAX_CONTEXTS = 255          # spec 6.4: num_contexts is a u8
+_CHUNK = 1 << 16            # values decoded at a time by read_same (not normative)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,17 +200,24 @@ class StreamReader:
             raise CorruptError(f"IntStream: contexts must be integers in 0..{self.num_contexts - 1}")
         return self._values(self.rans.read_slots(ctx))
 
-    def read_same(self, n: int, context: int) -> np.ndarray:
-        """The next ``n`` values, all coded with ``context``: ``read(np.full(n, context))``."""
+    def read_same(self, n: int, context: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The next ``n`` values, all coded with ``context``: ``read(np.full(n, context))``,
+        decoded in chunks (small temporaries) into ``out`` (uint64, n) when given."""
         if not 0 <= context < self.num_contexts:
             raise CorruptError(f"IntStream: contexts must be integers in 0..{self.num_contexts - 1}")
-        return self._values(self.rans.read_slots(context, n))
+        out = np.empty(n, np.uint64) if out is None else out
+        for a in range(0, n, _CHUNK):
+            b = min(a + _CHUNK, n)
+            self._values(self.rans.read_slots(context, b - a), out[a:b])
+        if n == 0:
+            self.rans.read_slots(context, 0)
+        return out
 
-    def _values(self, slots: np.ndarray) -> np.ndarray:
+    def _values(self, slots: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         nbits, base = self._slot_tables()                                # spec 6.3 -> 6.2
         nb = nbits[slots]
         extra = self.bits.read(nb)                                       # spec 6.5
-        vals = base[slots]
+        vals = np.take(base, slots, out=out)
         vals |= extra                                                    # spec 6.2
         return vals
 
