@@ -50,6 +50,17 @@ def test_merge_distinct_matches_unique(parts):
     assert np.array_equal(geometry.LowerOccupancy(arrays).codes, expect)
 
 
+def test_geometry_encoder_keeps_octree_only_when_it_pays():
+    """spec A.4: a dense block of voxels (every cell occupied) codes far smaller as an octree;
+    scattered voxels stay Morton gaps."""
+    g = np.stack(np.meshgrid(*[np.arange(32)] * 3, indexing="ij"), -1).reshape(-1, 3) + 1000
+    dense = np.sort(morton.encode(g.astype(np.uint16)))
+    method = geometry.GeometryPayload.parse(geometry.encode(dense)).method
+    assert method == geometry.CTX_MODE_FULL
+    sparse = _codes(np.random.default_rng(3), 2000, 16)
+    assert geometry.GeometryPayload.parse(geometry.encode(sparse)).method == geometry.METHOD_GAPS
+
+
 def test_geometry_octree_rejects_bad_counts():
     codes = np.array([1, 5, 9000], np.uint64)
     data = geometry.encode(codes, None, [geometry.CTX_MODE_FULL])

@@ -22,6 +22,7 @@ from refcodec.errors import CorruptError
 
 MAX_DEPTH = 16
 GEOMETRY_STEPS = 4096     # encoder's lane choice (not normative)
+OCTREE_MIN_SAVING = 0.01  # encoder: an octree must beat the gaps by 1% (spec A.4)
 NUM_CONTEXTS = 54          # spec 5.1: 18 contexts for low halves, 36 for high halves
 METHOD_GAPS = 0            # spec 5.1.1
 CTX_MODE_LEVEL = 1         # spec 5.1.2: octree, contexts from the level class only
@@ -113,21 +114,23 @@ def depth_for(codes: np.ndarray) -> int:
 
 def encode(codes: np.ndarray, lower: LowerOccupancy | None = None, methods=(METHOD_GAPS, CTX_MODE_FULL)) -> bytes:
     """``codes``: strictly increasing uint64 Morton codes of the unit's distinct voxels. Codes
-    them with the smallest of ``methods`` (encoder choice, spec A.4); an octree method is only
-    entropy coded when its estimated size beats the best payload so far."""
+    them with the smallest of ``methods`` (encoder choice, spec A.4), where an octree must be
+    ``OCTREE_MIN_SAVING`` smaller than the gaps (it decodes several times slower); an octree
+    is only entropy coded when its estimated size could win."""
     codes = np.asarray(codes, dtype=np.uint64)
     best = _encode_gaps(codes) if METHOD_GAPS in methods else None
+    bar = None if best is None else (1.0 - OCTREE_MIN_SAVING) * len(best)
     for m in methods:
         if m == METHOD_GAPS:
             continue
         D, vals, ctx = _octree_symbols(codes, lower or LowerOccupancy(), m)
-        if best is not None and _estimate_bytes(vals, ctx) >= len(best):
+        if bar is not None and _estimate_bytes(vals, ctx) >= bar:
             continue
         lanes = rans.choose_lanes_log2(vals.size, target_steps=GEOMETRY_STEPS)
         stream = encode_uints(vals.astype(np.uint64), ctx.astype(np.uint8), NUM_CONTEXTS, lanes)
         data = GeometryPayload.build(dict(num_voxels=codes.size, method=m, depth=D, stream=stream))
-        if best is None or len(data) < len(best):
-            best = data
+        if bar is None or len(data) < bar:
+            best, bar = data, len(data)
     return best
 
 
