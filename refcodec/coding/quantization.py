@@ -18,8 +18,9 @@ GROUPS = (("opacity", 1), ("scale", 3), ("rotation", 4), ("sh_dc", 3))
 
 # Encoder quality model (spec A.3, not normative). A quality *level* L (a real number; presets
 # name a few) sets everything lossy: position bits 16 - round(L) (L > 0), steps of every group
-# but opacity times 2^(L/2), opacity times 2^(max(0, L - 4)/2), and for L >= 1 a per-layer tilt:
-# layers 5.. use twice the steps of layers 1-4 (a unit step exponent of 1).
+# but opacity times 2^((L + b)/2), opacity times 2^((max(0, L - 2) + b)/2) (b: GROUP_BALANCE),
+# and for L >= 1 a per-layer tilt: layers 5.. use twice the steps of layers 1-4 (a unit step
+# exponent of 1).
 BASE_STEPS = {"opacity": 0.05, "scale": 0.02, "rotation": 1 / 256, "sh_dc": 1 / 128, "sh_rest": 1 / 64}
 PRESETS = {  # name -> (id stored in the header, quality level)
     "max": (0, -4.0),
@@ -61,22 +62,32 @@ def layer_tilt(level: float, layer: int) -> int:
     return 1 if level >= 1.0 and layer >= 5 else 0
 
 
-def rotation_scale(level: float) -> int:
+# Balance between the groups (spec A.3): extra half-step exponents b, steps times 2^(b/2), set
+# where render PSNR showed one group's step buying more dB per byte than the others
+# (tools/bench/results/allocation-2026-11-22.md): finer scales without SH rest; with SH rest,
+# finer SH rest and coarser opacity, rotation and DC.
+GROUP_BALANCE = {
+    False: {"opacity": 0, "scale": -1, "rotation": 0, "sh_dc": 0, "sh_rest": 0},
+    True: {"opacity": 1, "scale": 0, "rotation": 1, "sh_dc": 1, "sh_rest": -1},
+}
+
+
+def rotation_scale(level: float, balance: int = 0) -> int:
     """S: rotation steps are exactly 1/S, S even, so the unit-norm prediction (spec 5.3.2) is exact
     in every layer."""
-    return max(2, 2 * int(np.floor(128.0 / 2.0 ** (level / 2.0) + 0.5)))
+    return max(2, 2 * int(np.floor(128.0 / 2.0 ** ((level + balance) / 2.0) + 0.5)))
 
 
 def attribute_steps(sh_degree: int, quality="high") -> np.ndarray:
     """Per-channel float32 step sizes (spec 3.2 channel order) at a preset or quality level."""
     level = quality_level(quality)
-    mult = 2.0 ** (level / 2.0)
-    group = {"opacity": 2.0 ** (max(0.0, level - 4.0) / 2.0), "scale": mult, "sh_dc": mult, "sh_rest": mult}
+    bal = GROUP_BALANCE[sh_degree > 0]
+    mult = {name: 2.0 ** ((level + bal[name]) / 2.0) for name in bal}
+    mult["opacity"] = 2.0 ** ((max(0.0, level - 2.0) + bal["opacity"]) / 2.0)
     steps = []
-    for name, width in GROUPS:
-        step = 1.0 / rotation_scale(level) if name == "rotation" else BASE_STEPS[name] * group[name]
+    for name, width in GROUPS + (("sh_rest", SH_REST_WIDTH[sh_degree]),):
+        step = 1.0 / rotation_scale(level, bal[name]) if name == "rotation" else BASE_STEPS[name] * mult[name]
         steps += [step] * width
-    steps += [BASE_STEPS["sh_rest"] * mult] * SH_REST_WIDTH[sh_degree]
     return np.asarray(steps, dtype=np.float32)
 
 
