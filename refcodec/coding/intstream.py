@@ -180,18 +180,9 @@ class StreamReader:
                 f"IntStream: {st.num_contexts} contexts in the stream, expected {self.num_contexts}")
         self.rans = rans.Decoder(st.states, st.words, [list(tb.freqs) for tb in st.tables])
         self.bits = bitpack.BitReader(st.raw)
-        size = self.num_contexts * rans.PROB_SCALE
-        self._nbits = np.zeros(size, np.uint8)      # per rANS slot: its token's extra bits
-        self._base = np.zeros(size, np.uint64)      # and base value (spec 6.2)
-        self._filled = np.zeros(self.num_contexts, bool)
-
-    def _slot_tables(self) -> tuple[np.ndarray, np.ndarray]:
-        for c in np.flatnonzero(self.rans.filled & ~self._filled):
-            sl = slice(c * rans.PROB_SCALE, (c + 1) * rans.PROB_SCALE)
-            self._nbits[sl] = hybrid_uint.EXTRA_BITS[self.rans.sym[sl]]
-            self._base[sl] = hybrid_uint.BASE[self.rans.sym[sl]]
-        self._filled[:] = self.rans.filled
-        return self._nbits, self._base
+        # per rANS slot: its token's extra-bit count and base value (spec 6.2)
+        self._nbits = hybrid_uint.EXTRA_BITS[self.rans.sym]
+        self._base = hybrid_uint.BASE[self.rans.sym]
 
     def read(self, contexts) -> np.ndarray:
         ctx = np.asarray(contexts).reshape(-1)
@@ -214,7 +205,7 @@ class StreamReader:
         return out
 
     def _values(self, slots: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        nbits, base = self._slot_tables()                                # spec 6.3 -> 6.2
+        nbits, base = self._nbits, self._base                            # spec 6.3 -> 6.2
         nb = nbits[slots]
         extra = self.bits.read(nb)                                       # spec 6.5
         vals = np.take(base, slots, out=out)

@@ -157,23 +157,25 @@ def _freq_arrays(freqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray
 def _slot_tables(freqs: Sequence[Sequence[int]], used: np.ndarray, out=None):
     """Per (context, slot) lookup: symbol, freq and slot - cum, flattened as c*4096 + slot.
 
-    Only the contexts in use are filled in (the others are never looked up); ``out``: the
-    (sym, frq, bias) arrays to fill in place."""
+    Only the contexts in ``used`` with non-empty tables are filled in (the others are never
+    looked up); ``out``: the (sym, frq, bias) arrays to fill in place. Tables must be valid
+    (each sums to 4096)."""
     C = len(freqs)
     if out is None:
-        out = (np.zeros(C * PROB_SCALE, dtype=np.uint8), np.zeros(C * PROB_SCALE, dtype=np.int32),
-               np.zeros(C * PROB_SCALE, dtype=np.int32))
+        out = (np.zeros(C * PROB_SCALE, dtype=np.uint8), np.zeros(C * PROB_SCALE, dtype=np.int64),
+               np.zeros(C * PROB_SCALE, dtype=np.int64))
     sym, frq, bias = out
-    for c in np.flatnonzero(np.asarray(used, bool)):
-        fa = np.asarray(freqs[c], dtype=np.int64)
-        if fa.size == 0:
-            continue
-        s = np.repeat(np.arange(len(fa), dtype=np.int64), fa)     # validated: 4096 slots
-        cum = np.concatenate(([0], np.cumsum(fa)[:-1]))
-        lo, hi = c * PROB_SCALE, (c + 1) * PROB_SCALE
-        sym[lo:hi] = s
-        frq[lo:hi] = fa[s]
-        bias[lo:hi] = np.arange(PROB_SCALE, dtype=np.int64) - cum[s]
+    ctx = [c for c in np.flatnonzero(np.asarray(used, bool)) if len(freqs[c])]
+    if not ctx:
+        return sym, frq, bias
+    f = np.concatenate([np.asarray(freqs[c], dtype=np.int64) for c in ctx])
+    s = np.concatenate([np.arange(len(freqs[c]), dtype=np.int64) for c in ctx])
+    cum = np.cumsum(f) - f                                  # running over all the tables
+    rows = np.asarray(ctx, dtype=np.int64)[:, None] * PROB_SCALE + np.arange(PROB_SCALE)
+    k = np.repeat(np.arange(len(ctx)), PROB_SCALE)          # which table each slot is in
+    sym[rows.reshape(-1)] = np.repeat(s, f)
+    frq[rows.reshape(-1)] = np.repeat(f, f)
+    bias[rows.reshape(-1)] = np.tile(np.arange(PROB_SCALE), len(ctx)) - (np.repeat(cum, f) - k * PROB_SCALE)
     return sym, frq, bias
 
 
@@ -289,22 +291,16 @@ class Decoder:
         self.w = _as_u16(words).astype(np.int64)
         self.freqs = freqs
         self.nonempty = np.array([len(f) > 0 for f in freqs], dtype=bool)
-        self.filled = np.zeros(len(freqs), dtype=bool)
-        C = len(freqs)
-        self.sym = np.zeros(C * PROB_SCALE, dtype=np.uint8)
-        self.frq = np.zeros(C * PROB_SCALE, dtype=np.int64)
-        self.bias = np.zeros(C * PROB_SCALE, dtype=np.int64)
+        # every table's slot lookup, built once (at most 255 x 4096 entries)
+        self.sym, self.frq, self.bias = _slot_tables(freqs, self.nonempty)
         self.i = 0      # symbols decoded so far
         self.p = 0      # words consumed so far
 
     def _fill(self, used: np.ndarray) -> None:
+        """Contexts in use must have tables (spec 6.3)."""
         if bool(np.any(used & ~self.nonempty)):
             c = int(np.flatnonzero(used & ~self.nonempty)[0])
             raise CorruptError(f"rANS table {c}: empty table for a context in use")
-        new = used & ~self.filled
-        if new.any():
-            _slot_tables(self.freqs, new, (self.sym, self.frq, self.bias))
-            self.filled |= new
 
     def read(self, contexts) -> np.ndarray:
         """The next ``len(contexts)`` symbols (uint8), symbol i coded with table contexts[i]."""
