@@ -61,6 +61,13 @@ def test_geometry_encoder_keeps_octree_only_when_it_pays():
     assert geometry.GeometryPayload.parse(geometry.encode(sparse)).method == geometry.METHOD_GAPS
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-(1 << 33), 1 << 33), max_size=200))
+def test_cost_estimate_matches_hybrid_split(vals):
+    r = np.asarray(vals, np.int64)
+    assert attributes._cost_bits(r) == pytest.approx(attributes._cost_bits_reference(r), rel=1e-12, abs=1e-9)
+
+
 def test_geometry_octree_rejects_bad_counts():
     codes = np.array([1, 5, 9000], np.uint64)
     data = geometry.encode(codes, None, [geometry.CTX_MODE_FULL])

@@ -276,13 +276,29 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
 # Encoder side (spec A.2): choose each channel's prediction by estimated cost
 
 def _cost_bits(r: np.ndarray) -> float:
-    """Estimated coded size in bits of signed residuals: order-0 token entropy + raw bits."""
+    """Estimated coded size in bits of signed residuals: order-0 token entropy + raw bits.
+    Tokens as hybrid_uint.split (spec 6.2), from the float64 exponent (exact: |r| < 2^52)."""
+    if r.size == 0:
+        return 0.0
+    z = zigzag(r)
+    n = (z.astype(np.float64).view(np.uint64) >> np.uint64(52)).astype(np.int64) - 1023
+    big = z >= 16
+    nm1 = np.where(big, n - 1, 0)                     # extra bits
+    m = (z >> nm1.astype(np.uint64)).astype(np.int64) & 1
+    tok = np.where(big, 2 * n + 8 + m, z.astype(np.int64))
+    cnt = np.bincount(tok)
+    p = cnt[cnt > 0] / r.size
+    return float(-(cnt[cnt > 0] * np.log2(p)).sum() + nm1.sum())
+
+
+def _cost_bits_reference(r: np.ndarray) -> float:
+    """``_cost_bits`` through hybrid_uint.split."""
     if r.size == 0:
         return 0.0
     tok, nb, _ = hybrid_uint.split(zigzag(r))
     cnt = np.bincount(tok.astype(np.intp))
     p = cnt[cnt > 0] / r.size
-    return float(-(cnt[cnt > 0] * np.log2(p)).sum() + nb.sum())
+    return float(-(cnt[cnt > 0] * np.log2(p)).sum() + nb.astype(np.int64).sum())
 
 
 def ref_candidates(C: int) -> dict:
