@@ -200,8 +200,6 @@ class StreamReader:
         for a in range(0, n, _CHUNK):
             b = min(a + _CHUNK, n)
             self._values(self.rans.read_slots(context, b - a), out[a:b])
-        if n == 0:
-            self.rans.read_slots(context, 0)
         return out
 
     def _values(self, slots: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -148,9 +148,3 @@ def unit_steps(steps, shifts) -> np.ndarray:
 def dequantize_attributes(q: np.ndarray, steps) -> np.ndarray:
     """spec 7.2: value = binary32(q) * unit step, one correctly rounded binary32 multiply."""
     return q.astype(np.float32) * np.asarray(steps, dtype=np.float32)[None, :]
-
-
-def split_attributes(matrix: np.ndarray) -> dict:
-    """Coding-order (N, C) matrix -> Scene field arrays."""
-    return dict(opacity=matrix[:, 0], scales=matrix[:, 1:4], rotations=matrix[:, 4:8],
-                sh_dc=matrix[:, 8:BASE_CHANNELS], sh_rest=matrix[:, BASE_CHANNELS:])
