@@ -44,6 +44,20 @@ def _with_ancillary(data: bytes) -> bytes:
     return assemble(info, region_dicts(fm), toc, payloads)
 
 
+def _heteroscedastic(n: int, seed: int):
+    """A scene whose attribute deviations share one random size per Gaussian: the residual
+    contexts of spec 5.3.5 pay on it."""
+    import numpy as np
+    s = make_scene(n, sh_degree=1, seed=seed)
+    rng = np.random.default_rng(seed)
+    k = np.exp(rng.normal(0.0, 1.2, s.n)).astype(np.float32)
+    for name in ("scales", "sh_dc", "sh_rest"):
+        a = getattr(s, name)
+        setattr(s, name, (a.mean(axis=0) + (a - a.mean(axis=0)) * k[:, None]).astype(np.float32))
+    s.opacity = (s.opacity * k).astype(np.float32)
+    return s
+
+
 def cases() -> dict:
     s0 = make_scene(3000, sh_degree=0, seed=21, duplicates=0.05, objects=1)
     f0 = encode_scene(s0, EncodeOptions(layers=4, overcomplete=8, regions=[_box(0, 1)], progress=False))
@@ -52,18 +66,21 @@ def cases() -> dict:
                                         regions=[_box(0, 2), _box(1, 2)], progress=False))
     s1 = make_scene(2000, sh_degree=1, seed=23, duplicates=0.3, objects=1)
     f1 = encode_scene(s1, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False))
+    fc = encode_scene(_heteroscedastic(4000, 25), EncodeOptions(layers=2, overcomplete=4, quality="max",
+                                                              progress=False))
     fm0 = read_front(f0)
     mid = fm0.toc[len(fm0.toc) // 2]
     damaged = bytearray(f0)
     damaged[mid.offset + mid.length // 2] ^= 0x10
     v2 = bytearray(f0)
-    v1 = bytearray(f0)
-    v1[8] = 1
-    v2[8] = 3
+    v4 = bytearray(f0)
+    v2[8] = 2
+    v4[8] = 4
     c = {
         "sh0-full": (f0, None, False, "SH degree 0, 4 layers, background + 1 box region, 5% duplicates"),
         "sh3-full": (f3, None, False, "SH degree 3, 8 layers, 3 regions, quality medium"),
         "sh1-duplicates": (f1, None, False, "SH degree 1, 30% of Gaussians share a voxel"),
+        "sh1-residual-contexts": (fc, None, False, "SH degree 1, 2 layers, residual contexts (spec 5.3.5) in use"),
         "sh0-prefix-40pct": (f0[: len(f0) * 2 // 5], None, False, "the first 40% of sh0-full's bytes"),
         "sh0-prefix-front-only": (f0[: fm0.front_length], None, False, "only the front: no Gaussians"),
         "sh3-object-full-bg-level2": (f3, [2, 8, 0], False, "region 1 at level 8, background at 2, region 2 dropped"),
@@ -73,8 +90,8 @@ def cases() -> dict:
         "sh0-ancillary-segment": (_with_ancillary(f0), None, False, "an unknown ancillary segment is skipped"),
         "err-truncated-front": (f0[: fm0.front_length - 1], None, False, "cut inside the table of contents"),
         "err-bad-magic": (b"GIF89a" + f0[6:], None, False, "not an LGS file"),
-        "err-version-3": (bytes(v2), None, False, "major version 3 (a 2.x decoder rejects it)"),
-        "err-version-1": (bytes(v1), None, False, "major version 1 (the 1.0 draft; payloads differ)"),
+        "err-version-4": (bytes(v4), None, False, "major version 4 (a 3.x decoder rejects it)"),
+        "err-version-2": (bytes(v2), None, False, "major version 2 (2.0 attributes lack residual contexts)"),
     }
     return c
 

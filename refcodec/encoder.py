@@ -32,7 +32,7 @@ class EncodeOptions:
 
 
 # Coding tools the encoder may use; each can be switched off for ablation studies.
-TOOLS = ("cross_layer", "geometry_contexts", "intra", "delta", "rotation_norm", "sh_mask")
+TOOLS = ("cross_layer", "geometry_contexts", "intra", "delta", "rotation_norm", "sh_mask", "residual_contexts")
 
 
 OPACITY_CLAMP = 20.0  # logit; +-inf opacities (alpha exactly 1 or 0, seen in real files) clamp here

@@ -178,7 +178,7 @@ def test_bad_magic_version_and_truncation():
         decode(data[:5])
     with pytest.raises(TruncatedError):
         decode(b"")
-    for major in (1, 3):           # 1.x files predate the 2.0 payloads (spec 10)
+    for major in (1, 2, 4):        # 1.x and 2.x files predate the 3.0 payloads (spec 10)
         bad = bytearray(data)
         bad[8] = major
         with pytest.raises(UnsupportedVersionError):

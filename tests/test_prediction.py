@@ -1,4 +1,4 @@
-"""LGS 2.0 coding tools (spec 5.1.2, 5.3): octree geometry, predicted attributes, ablation."""
+"""LGS coding tools (spec 5.1.2, 5.3, 5.3.5): octree geometry, predicted attributes, ablation."""
 from __future__ import annotations
 
 import numpy as np
@@ -189,3 +189,98 @@ def test_quality_levels_and_tilt():
         EncodeOptions(quality="nonsense") and encode_scene_with_order(scene, EncodeOptions(quality="nonsense"))
     with pytest.raises(ValueError):
         encode_scene_with_order(scene, EncodeOptions(disable=frozenset({"magic"})))
+
+
+def _heteroscedastic_unit(rng, n, C):
+    """A unit whose residual sizes vary per Gaussian, the same in every channel: the
+    activity of spec 5.3.5 predicts them, so residual contexts pay."""
+    spread = np.exp(rng.normal(0.0, 1.5, n))[:, None]
+    q = np.rint(rng.laplace(0.0, 1.0, (n, C)) * spread * 4).astype(np.int64)
+    q[:, 4] = np.abs(q[:, 4])
+    return q
+
+
+def _activity_contexts_reference(descs, values, rows, n):
+    """spec 5.3.5 with plain loops: each value's context."""
+    first, k = [], 0
+    for d in descs:
+        first.append(k)
+        k += len(d["thresholds"]) + 1
+    activity = [0] * n
+    out = []
+    for j, d in enumerate(descs):
+        r = list(range(n)) if rows[j] is None else [int(i) for i in rows[j]]
+        ctx = []
+        for i, u in zip(r, values[j]):
+            ctx.append(first[j] + sum(1 for t in d["thresholds"] if t <= activity[i]))
+        for i, u in zip(r, values[j]):
+            activity[i] += int(u).bit_length()
+        out.append(ctx)
+    return out
+
+
+@pytest.mark.parametrize("sh", [0, 1])
+def test_residual_contexts_round_trip(sh):
+    rng = np.random.default_rng(40 + sh)
+    C, n = 11 + [0, 9][sh], 6000
+    q = _heteroscedastic_unit(rng, n, C)
+    if sh:
+        q[::4, 11:] = 0                                   # with the SH-rest mask
+    codes = np.sort(rng.integers(0, 1 << 30, n).astype(np.uint64))
+    on = attributes.encode(q, None, codes, None, set(TOOLS), norm_S=256)
+    off = attributes.encode(q, None, codes, None, set(TOOLS) - {"residual_contexts"}, norm_S=256)
+    a = AttributesPayload.parse(on)
+    assert a.flags & attributes.FLAG_THRESHOLDS and sum(len(c.thresholds) for c in a.channels) >= C
+    assert not AttributesPayload.parse(off).flags & attributes.FLAG_THRESHOLDS
+    assert len(on) < 0.97 * len(off)
+    for data in (on, off):
+        got, _ = attributes.decode(data, n, C, codes)
+        assert np.array_equal(got, q)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 60), st.integers(0, 2**32 - 1))
+def test_value_contexts_match_reference(n, seed):
+    rng = np.random.default_rng(seed)
+    C = 5
+    descs = [dict(thresholds=[] if j == 0 else sorted(set(rng.integers(1, 40, rng.integers(0, 4)).tolist())))
+             for j in range(C)]
+    rows = [None, None, None, np.sort(rng.choice(n, rng.integers(0, n + 1), replace=False)), None]
+    values = [rng.integers(0, 1 << rng.integers(0, 34), n if r is None else r.size).astype(np.uint64)
+              for r in rows]
+    ref = _activity_contexts_reference(descs, values, rows, n)
+    first, _ = attributes.context_layout(descs)
+    activity = np.zeros(n, np.int32)
+    for j in range(C):
+        act = activity if rows[j] is None else activity[rows[j]]
+        assert attributes.value_contexts(first[j], descs[j]["thresholds"], act).tolist() == ref[j]
+        if rows[j] is None:
+            activity += attributes.bit_length(values[j])
+        else:
+            activity[rows[j]] += attributes.bit_length(values[j])
+    assert attributes.bit_length(np.array([0, 1, 2, 3, 4, (1 << 33) - 1, 1 << 33], np.uint64)).tolist() == \
+        [0, 1, 2, 2, 3, 33, 34]
+
+
+def test_residual_context_thresholds_validated():
+    rng = np.random.default_rng(3)
+    n, C = 3000, 11
+    q = _heteroscedastic_unit(rng, n, C)
+    good = AttributesPayload.parse(attributes.encode(q, tools=set(TOOLS), norm_S=256))
+    j = next(i for i, c in enumerate(good.channels) if c.thresholds)
+    for bad in ([0], [5, 5], [7, 3], [1, 2, 3, 4]):
+        a = AttributesPayload.parse(AttributesPayload.build(good))
+        a.channels[j].thresholds = bad
+        with pytest.raises(CorruptError):
+            attributes.decode(AttributesPayload.build(a), n, C)
+    a = AttributesPayload.parse(AttributesPayload.build(good))
+    a.channels[0].thresholds = [4]                        # channel 0 has no activity yet
+    with pytest.raises(CorruptError):
+        attributes.decode(AttributesPayload.build(a), n, C)
+    a = AttributesPayload.parse(AttributesPayload.build(good))
+    a.flags &= ~attributes.FLAG_THRESHOLDS                # descriptors then parse misaligned
+    with pytest.raises(CorruptError):
+        attributes.decode(AttributesPayload.build(a), n, C)
+    wide = [dict(thresholds=[1, 2, 3]) for _ in range(64)]  # 4 x 64 + 1 contexts > 255
+    with pytest.raises(CorruptError):
+        attributes.context_layout(wide)

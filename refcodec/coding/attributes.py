@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from construct import ConstructError
 
-from refcodec.coding import hybrid_uint
+from refcodec.coding import hybrid_uint, rans
 from refcodec.coding.hybrid_uint import unzigzag, zigzag
-from refcodec.coding.intstream import StreamReader, encode_uints
+from refcodec.coding.intstream import MAX_CONTEXTS, StreamReader, encode_uints
 from refcodec.container.schema import BASE_CHANNELS, AttributesPayload
 from refcodec.errors import CorruptError
 
@@ -27,7 +27,8 @@ W_CHANNEL = 4                                   # rotation w; x, y, z are channe
 MAX_SHIFT = 8                                   # |unit step exponent|
 MAX_NORM = 1 << 15
 MAX_GRID_LEVELS = 8
-FLAG_REST_MASK = 1                              # spec 5.3.1 flags
+FLAG_REST_MASK, FLAG_THRESHOLDS = 1, 2            # spec 5.3.1 flags
+MAX_THRESHOLDS = 3                              # residual context thresholds a channel (spec 5.3.5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,6 +155,9 @@ def _prediction(d: dict, j: int, q: np.ndarray, grid, sel, dev: dict, rows: int)
 def _check_descs(descs, C: int) -> None:
     for j, d in enumerate(descs):
         mode, ref = d["mode"], d["ref"]
+        t = d["thresholds"]
+        if len(t) > MAX_THRESHOLDS or (t and (j == 0 or t[0] < 1 or any(b <= a for a, b in zip(t, t[1:])))):
+            raise CorruptError(f"attributes: channel {j} has invalid residual context thresholds")
         if mode & ~7 or not -MAX_SHIFT <= d["shift"] <= MAX_SHIFT:
             raise CorruptError(f"attributes: channel {j} has an invalid mode or step exponent")
         if mode & MODE_NORM and (j != W_CHANNEL or C < 8 or mode & MODE_GRID or ref != NO_REF
@@ -163,6 +167,28 @@ def _check_descs(descs, C: int) -> None:
             same_group = (ref >= BASE_CHANNELS) == (j >= BASE_CHANNELS)
             if ref >= j or not same_group or (ref == W_CHANNEL and descs[W_CHANNEL]["mode"] & MODE_NORM):
                 raise CorruptError(f"attributes: channel {j} refers to channel {ref}")
+
+
+def context_layout(descs) -> tuple[list, int]:
+    """spec 5.3.5: the first context of each channel (channel j has len(thresholds) + 1) and the
+    number of contexts; the SH-rest mask uses the last one."""
+    first, k = [], 0
+    for d in descs:
+        first.append(k)
+        k += len(d["thresholds"]) + 1
+    if k + 1 > MAX_CONTEXTS:
+        raise CorruptError("attributes: too many residual contexts")
+    return first, k + 1
+
+
+def bit_length(u: np.ndarray) -> np.ndarray:
+    """spec 5.3.5: bit length of each value (0 for 0), int32; exact for u < 2^53."""
+    return np.frexp(u.astype(np.float64))[1].astype(np.int32)
+
+
+def value_contexts(first: int, thresholds, activity: np.ndarray) -> np.ndarray:
+    """spec 5.3.5: first + the number of thresholds <= each row's activity."""
+    return (first + np.searchsorted(np.asarray(thresholds, np.int64), activity, side="right")).astype(np.uint8)
 
 
 class _Reconstruction:
@@ -215,12 +241,16 @@ def reconstruct(descs, resid: dict, rows: dict, grid) -> np.ndarray:
     return rec.q
 
 
-def _read_residuals(reader: StreamReader, k: int, j: int, buf: np.ndarray) -> np.ndarray:
-    """Channel j's k signed residuals (spec 5.3.1), decoded into ``buf`` (uint64)."""
-    u = reader.read_same(k, j, out=buf[:k])
+def _read_values(reader: StreamReader, k: int, first: int, thresholds, activity, buf: np.ndarray) -> np.ndarray:
+    """The k stream values u of one channel (spec 5.3.4-5.3.5), uint64, in ``buf`` when they all
+    share one context; ``activity``: the rows' activities (used only with thresholds)."""
+    if thresholds:
+        u = reader.read(value_contexts(first, thresholds, activity))
+    else:
+        u = reader.read_same(k, first, out=buf[:k])
     if k and int(u.max()) >= 1 << 33:
         raise CorruptError("attribute value out of range")
-    return unzigzag(u, out=u)
+    return u
 
 
 def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None = None,
@@ -237,16 +267,18 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
     C, n = channels, count
     if a.num_channels != C:
         raise CorruptError(f"attributes carry {a.num_channels} channels, header implies {C}")
-    if (a.flags & ~FLAG_REST_MASK or (a.flags & FLAG_REST_MASK and C <= BASE_CHANNELS)
+    if (a.flags & ~(FLAG_REST_MASK | FLAG_THRESHOLDS) or (a.flags & FLAG_REST_MASK and C <= BASE_CHANNELS)
             or a.grid_levels > MAX_GRID_LEVELS or (a.grid_levels and a.grid_shift + 2 * (a.grid_levels - 1) > 16)):
         raise CorruptError("attributes: invalid flags or grid parameters")          # spec 5.3.1
-    descs = [dict(base=c.base, shift=c.shift, mode=c.mode, ref=c.ref, coef=c.coef) for c in a.channels]
+    descs = [dict(base=c.base, shift=c.shift, mode=c.mode, ref=c.ref, coef=c.coef, thresholds=list(c.thresholds or []))
+             for c in a.channels]
     _check_descs(descs, C)
     shifts = np.array([d["shift"] for d in descs], np.int8)
-    reader = StreamReader(a.stream, C + 1)
+    first, num_contexts = context_layout(descs)
+    reader = StreamReader(a.stream, num_contexts)
     masked = None
     if a.flags & FLAG_REST_MASK:
-        m = reader.read_same(n, C)
+        m = reader.read_same(n, num_contexts - 1)
         if np.any(m > 1):
             raise CorruptError("attributes: SH-rest mask value is not 0 or 1")
         masked = np.flatnonzero(m)
@@ -259,9 +291,18 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
     norm = _uses_norm(descs)
     buf = np.empty(n, np.uint64)
     w = None
-    for j in range(C):                                # stream order (spec 5.3.1)
+    last = max([j for j, d in enumerate(descs) if d["thresholds"]], default=0)   # last channel with contexts
+    activity = np.zeros(n, np.int32) if last else None                           # spec 5.3.5
+    for j in range(C):                                # stream order (spec 5.3.4)
         sel = masked if (masked is not None and j >= BASE_CHANNELS) else None
-        r = _read_residuals(reader, n if sel is None else sel.size, j, buf)
+        act = None if activity is None or not descs[j]["thresholds"] else (activity if sel is None else activity[sel])
+        u = _read_values(reader, n if sel is None else sel.size, first[j], descs[j]["thresholds"], act, buf)
+        if j < last:
+            if sel is None:
+                activity += bit_length(u)
+            else:
+                activity[sel] += bit_length(u)
+        r = unzigzag(u, out=u)
         if norm and j == W_CHANNEL:
             w = r.copy()                              # reconstructed after channel 7
             continue
@@ -275,20 +316,74 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
 # ---------------------------------------------------------------------------------------------
 # Encoder side (spec A.2): choose each channel's prediction by estimated cost
 
-def _cost_bits(r: np.ndarray) -> float:
-    """Estimated coded size in bits of signed residuals: order-0 token entropy + raw bits.
-    Tokens as hybrid_uint.split (spec 6.2), from the float64 exponent (exact: |r| < 2^52)."""
-    if r.size == 0:
-        return 0.0
-    z = zigzag(r)
+def _tokens(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hybrid-uint tokens and extra-bit counts of unsigned values z (< 2^52) as int64, as
+    hybrid_uint.split (spec 6.2) gives them, computed from the float64 exponent."""
     n = (z.astype(np.float64).view(np.uint64) >> np.uint64(52)).astype(np.int64) - 1023
     big = z >= 16
     nm1 = np.where(big, n - 1, 0)                     # extra bits
     m = (z >> nm1.astype(np.uint64)).astype(np.int64) & 1
-    tok = np.where(big, 2 * n + 8 + m, z.astype(np.int64))
+    return np.where(big, 2 * n + 8 + m, z.astype(np.int64)), nm1
+
+
+def _cost_bits(r: np.ndarray) -> float:
+    """Estimated coded size in bits of signed residuals: order-0 token entropy + raw bits."""
+    if r.size == 0:
+        return 0.0
+    tok, nm1 = _tokens(zigzag(r))
     cnt = np.bincount(tok)
     p = cnt[cnt > 0] / r.size
     return float(-(cnt[cnt > 0] * np.log2(p)).sum() + nm1.sum())
+
+
+TABLE_BITS = 12      # estimated bits a used symbol adds to a context's table (spec 6.3.2 VarInts)
+
+
+def _context_cost(tok: np.ndarray, extra: int, ctx: np.ndarray, scale: float) -> float:
+    """Estimated bits of tokens ``tok`` (a sample of the channel, ``scale`` rows per sampled row)
+    coded with the contexts ``ctx`` (0..k): order-0 entropy per context plus their tables."""
+    k = int(ctx.max()) + 1 if ctx.size else 1
+    cnt = np.bincount(ctx.astype(np.int64) * rans.MAX_NSYM + tok, minlength=k * rans.MAX_NSYM)
+    cnt = cnt.reshape(k, rans.MAX_NSYM)
+    tot = cnt.sum(axis=1, keepdims=True)
+    nz = cnt > 0
+    data = -(cnt[nz] * np.log2((cnt / np.maximum(tot, 1))[nz])).sum() + extra
+    return float(scale * data + TABLE_BITS * nz.sum() + 8 * k)
+
+
+CONTEXT_GAIN = 0.01  # contexts must save 1% of a channel: mixed-context reads decode slower
+
+
+def choose_thresholds(values: list, rows: list, n: int) -> list:
+    """Encoder choice of each channel's residual context thresholds (spec 5.3.5, A.4): none, the
+    median or the quartiles of the activity, whichever gives the smallest estimate (contexts
+    only when they save at least CONTEXT_GAIN of the channel). ``values[j]``:
+    channel j's stream values (zigzagged residuals) for its rows ``rows[j]`` (None: all rows)."""
+    step = max(1, n // SAMPLE)
+    sample = np.arange(0, n, step)
+    activity = np.zeros(sample.size, np.int64)
+    out = []
+    for j, u in enumerate(values):
+        pick = np.ones(sample.size, bool) if rows[j] is None else np.isin(sample, rows[j])
+        pos = sample[pick] if rows[j] is None else np.searchsorted(rows[j], sample[pick])
+        us = u[pos] if u.size else np.zeros(0, np.uint64)
+        best, best_cost = [], None
+        if us.size:
+            tok, nm1 = _tokens(us)
+            scale = u.size / us.size
+            extra = int(nm1.sum())
+            best_cost = plain = _context_cost(tok, extra, np.zeros(us.size, np.int64), scale)
+            act = activity[pick]
+            for qs in (((0.5,), (0.25, 0.5, 0.75)) if j > 0 and u.size >= 1024 else ()):
+                t = sorted({int(v) for v in np.quantile(act, qs) if 1 <= int(v) <= 0xFFFF})
+                if not t:
+                    continue
+                c = _context_cost(tok, extra, np.searchsorted(np.asarray(t), act, side="right"), scale)
+                if c < best_cost and c < (1.0 - CONTEXT_GAIN) * plain:
+                    best, best_cost = t, c
+            activity[pick] += bit_length(us)
+        out.append(best)
+    return out
 
 
 def _cost_bits_reference(r: np.ndarray) -> float:
@@ -403,15 +498,29 @@ def encode(q: np.ndarray, shifts=None, codes=None, lower: Lower | None = None, t
         grid = grid_means(lower, codes, shifts, grid_shift, grid_levels, np.arange(C))
     descs = choose(q, shifts, grid, tools, norm_S, None if rest_rows is None else nz)
     res = residuals(q, descs, grid, rest_rows)
+    rows = [rest_rows if j >= BASE_CHANNELS else None for j in range(C)]
+    values = [zigzag(res[j]) for j in range(C)]
+    thresholds = choose_thresholds(values, rows, n) if "residual_contexts" in tools else [[] for _ in range(C)]
+    for d, t in zip(descs, thresholds):
+        d["thresholds"] = t
+    if any(thresholds):
+        flags |= FLAG_THRESHOLDS
+    first, num_contexts = context_layout(descs)
     vals, ctx = [], []
     if flags & FLAG_REST_MASK:
         vals.append(nz.astype(np.uint64))
-        ctx.append(np.full(n, C, np.uint8))
+        ctx.append(np.full(n, num_contexts - 1, np.uint8))
+    activity = np.zeros(n, np.int32)                  # spec 5.3.5
     for j in range(C):
-        vals.append(zigzag(res[j]))
-        ctx.append(np.full(res[j].size, j, np.uint8))
+        act = activity if rows[j] is None else activity[rows[j]]
+        vals.append(values[j])
+        ctx.append(value_contexts(first[j], thresholds[j], act))
+        if rows[j] is None:
+            activity += bit_length(values[j])
+        else:
+            activity[rows[j]] += bit_length(values[j])
     v = np.concatenate(vals) if vals else np.zeros(0, np.uint64)
     c = np.concatenate(ctx) if ctx else np.zeros(0, np.uint8)
     return AttributesPayload.build(dict(
         num_channels=C, flags=flags, grid_shift=grid_shift, grid_levels=grid_levels,
-        channels=descs, stream=encode_uints(v, c, C + 1)))
+        channels=descs, stream=encode_uints(v, c, num_contexts)))

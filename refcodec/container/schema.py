@@ -1,10 +1,10 @@
-"""The LGS 2.0 byte layout, declared once with ``construct`` (spec 3-5).
+"""The LGS 3.0 byte layout, declared once with ``construct`` (spec 3-5).
 
 Encoder and decoder both import these structs; there is no second hand-written reader or
-writer. All integers are little-endian. Section numbers refer to spec/lgs-2.0.md.
+writer. All integers are little-endian. Section numbers refer to spec/lgs-3.0.md.
 """
 from construct import (
-    Array, Bytes, Check, Float32l, GreedyBytes, Int8sl, Int8ul, Int16sl, Int16ul, Int32sl, Int32ul, Int64ul,
+    Array, Bytes, Check, If, Float32l, GreedyBytes, Int8sl, Int8ul, Int16sl, Int16ul, Int32sl, Int32ul, Int64ul,
     PascalString, PrefixedArray, Struct, Terminated, VarInt, this,
 )
 
@@ -33,7 +33,7 @@ IntStream = Struct(
 # ---------------------------------------------------------------------------------------------
 # spec 3.1: the fixed header, 16 bytes, that starts every LGS file.
 MAGIC = b"\x89LGS\r\n\x1a\n"
-VERSION_MAJOR = 2
+VERSION_MAJOR = 3
 VERSION_MINOR = 0
 
 FixedHeader = Struct(
@@ -133,21 +133,23 @@ GeometryPayload = Struct(             # spec 5.1
     "stream" / GreedyBytes,           # IntStream (spec 6.4): gaps (1 context) or mask halves (54)
 )
 
-ChannelCoding = Struct(               # spec 5.3.1: how one channel of a unit is predicted
+ChannelCoding = Struct(               # spec 5.3.1: how one channel of a unit is predicted and coded
     "base" / Int32sl,                 # centre (modes 0, grid fallback) or the norm S (mode bit 2)
     "shift" / Int8sl,                 # unit step = steps[j] * 2^shift, -8 <= shift <= 8
     "mode" / Int8ul,                  # bit 0 grid base, bit 1 delta, bit 2 unit norm (spec 5.3.2)
     "ref" / Int8ul,                   # channel whose deviation is added (255: none)
     "coef" / Int16sl,                 # its weight, in 64ths
+    # residual context thresholds (spec 5.3.5), present when the payload's flag bit 1 is set
+    "thresholds" / If(this._.flags & 2, PrefixedArray(Int8ul, Int16ul)),
 )
 
 AttributesPayload = Struct(           # spec 5.3.1
     "num_channels" / Int8ul,
-    "flags" / Int8ul,                 # bit 0: SH-rest row mask present
+    "flags" / Int8ul,                 # bit 0: SH-rest row mask present; bit 1: context thresholds
     "grid_shift" / Int8ul,            # finest lower-layer grid cell: 2^grid_shift voxels a side
     "grid_levels" / Int8ul,           # number of grid levels, cells 4x larger a side each
     "channels" / Array(this.num_channels, ChannelCoding),
-    "stream" / GreedyBytes,           # IntStream (spec 6.4), C + 1 contexts (spec 5.3.4)
+    "stream" / GreedyBytes,           # IntStream (spec 6.4), contexts of spec 5.3.5
 )
 
 DuplicatePair = Struct("voxel" / Int32ul, "extra" / Int32ul)   # spec 5.2, inside DEFLATE
