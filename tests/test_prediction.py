@@ -254,10 +254,7 @@ def test_value_contexts_match_reference(n, seed):
     for j in range(C):
         act = activity if rows[j] is None else activity[rows[j]]
         assert attributes.value_contexts(first[j], descs[j]["thresholds"], act).tolist() == ref[j]
-        if rows[j] is None:
-            activity += attributes.bit_length(values[j])
-        else:
-            activity[rows[j]] += attributes.bit_length(values[j])
+        attributes.add_activity(activity, values[j], rows[j])
     assert attributes.bit_length(np.array([0, 1, 2, 3, 4, (1 << 33) - 1, 1 << 33], np.uint64)).tolist() == \
         [0, 1, 2, 2, 3, 33, 34]
 

@@ -186,6 +186,15 @@ def bit_length(u: np.ndarray) -> np.ndarray:
     return np.frexp(u.astype(np.float64))[1].astype(np.int32)
 
 
+def add_activity(activity: np.ndarray, u: np.ndarray, rows) -> None:
+    """spec 5.3.5: add the bit lengths of one channel's values u to the activity of its rows
+    (``rows``: an index array, or None for every row)."""
+    if rows is None:
+        activity += bit_length(u)
+    else:
+        activity[rows] += bit_length(u)
+
+
 def value_contexts(first: int, thresholds, activity: np.ndarray) -> np.ndarray:
     """spec 5.3.5: first + the number of thresholds <= each row's activity."""
     return (first + np.searchsorted(np.asarray(thresholds, np.int64), activity, side="right")).astype(np.uint8)
@@ -298,10 +307,7 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
         act = None if activity is None or not descs[j]["thresholds"] else (activity if sel is None else activity[sel])
         u = _read_values(reader, n if sel is None else sel.size, first[j], descs[j]["thresholds"], act, buf)
         if j < last:
-            if sel is None:
-                activity += bit_length(u)
-            else:
-                activity[sel] += bit_length(u)
+            add_activity(activity, u, sel)
         r = unzigzag(u, out=u)
         if norm and j == W_CHANNEL:
             w = r.copy()                              # reconstructed after channel 7
@@ -499,7 +505,7 @@ def encode(q: np.ndarray, shifts=None, codes=None, lower: Lower | None = None, t
     descs = choose(q, shifts, grid, tools, norm_S, None if rest_rows is None else nz)
     res = residuals(q, descs, grid, rest_rows)
     rows = [rest_rows if j >= BASE_CHANNELS else None for j in range(C)]
-    values = [zigzag(res[j]) for j in range(C)]
+    values = [zigzag(res.pop(j)) for j in range(C)]          # the residuals' memory goes as it is used
     thresholds = choose_thresholds(values, rows, n) if "residual_contexts" in tools else [[] for _ in range(C)]
     for d, t in zip(descs, thresholds):
         d["thresholds"] = t
@@ -510,15 +516,16 @@ def encode(q: np.ndarray, shifts=None, codes=None, lower: Lower | None = None, t
     if flags & FLAG_REST_MASK:
         vals.append(nz.astype(np.uint64))
         ctx.append(np.full(n, num_contexts - 1, np.uint8))
+    last = max([j for j, t in enumerate(thresholds) if t], default=0)
     activity = np.zeros(n, np.int32)                  # spec 5.3.5
     for j in range(C):
-        act = activity if rows[j] is None else activity[rows[j]]
         vals.append(values[j])
-        ctx.append(value_contexts(first[j], thresholds[j], act))
-        if rows[j] is None:
-            activity += bit_length(values[j])
+        if not thresholds[j]:
+            ctx.append(np.full(values[j].size, first[j], np.uint8))
         else:
-            activity[rows[j]] += bit_length(values[j])
+            ctx.append(value_contexts(first[j], thresholds[j], activity if rows[j] is None else activity[rows[j]]))
+        if j < last:
+            add_activity(activity, values[j], rows[j])
     v = np.concatenate(vals) if vals else np.zeros(0, np.uint64)
     c = np.concatenate(ctx) if ctx else np.zeros(0, np.uint8)
     return AttributesPayload.build(dict(
