@@ -11,6 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
@@ -47,7 +49,6 @@ def _with_ancillary(data: bytes) -> bytes:
 def _heteroscedastic(n: int, seed: int):
     """A scene whose attribute deviations share one random size per Gaussian: the residual
     contexts of spec 5.3.5 pay on it."""
-    import numpy as np
     s = make_scene(n, sh_degree=1, seed=seed)
     rng = np.random.default_rng(seed)
     k = np.exp(rng.normal(0.0, 1.2, s.n)).astype(np.float32)

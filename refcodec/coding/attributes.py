@@ -197,6 +197,8 @@ def add_activity(activity: np.ndarray, u: np.ndarray, rows) -> None:
 
 def value_contexts(first: int, thresholds, activity: np.ndarray) -> np.ndarray:
     """spec 5.3.5: first + the number of thresholds <= each row's activity."""
+    if not thresholds:
+        return np.full(activity.size, first, np.uint8)
     return (first + np.searchsorted(np.asarray(thresholds, np.int64), activity, side="right")).astype(np.uint8)
 
 
@@ -372,8 +374,8 @@ def choose_thresholds(values: list, rows: list, n: int) -> list:
     for j, u in enumerate(values):
         pick = np.ones(sample.size, bool) if rows[j] is None else np.isin(sample, rows[j])
         pos = sample[pick] if rows[j] is None else np.searchsorted(rows[j], sample[pick])
-        us = u[pos] if u.size else np.zeros(0, np.uint64)
-        best, best_cost = [], None
+        us = u[pos]
+        best = []
         if us.size:
             tok, nm1 = _tokens(us)
             scale = u.size / us.size
@@ -520,10 +522,7 @@ def encode(q: np.ndarray, shifts=None, codes=None, lower: Lower | None = None, t
     activity = np.zeros(n, np.int32)                  # spec 5.3.5
     for j in range(C):
         vals.append(values[j])
-        if not thresholds[j]:
-            ctx.append(np.full(values[j].size, first[j], np.uint8))
-        else:
-            ctx.append(value_contexts(first[j], thresholds[j], activity if rows[j] is None else activity[rows[j]]))
+        ctx.append(value_contexts(first[j], thresholds[j], activity if rows[j] is None else activity[rows[j]]))
         if j < last:
             add_activity(activity, values[j], rows[j])
     v = np.concatenate(vals) if vals else np.zeros(0, np.uint64)
