@@ -20,7 +20,7 @@ from conformance.run import reference_decode  # noqa: E402
 from refcodec.container import info_dict, read_front, region_dicts, toc_dicts  # noqa: E402
 from refcodec.decoder import extract  # noqa: E402
 from refcodec.encoder import EncodeOptions, encode_scene  # noqa: E402
-from refcodec.io.synthetic import make_scene, object_boxes  # noqa: E402
+from refcodec.io.synthetic import make_scene, object_boxes, with_rest_palette  # noqa: E402
 from refcodec.roi import RegionSpec  # noqa: E402
 
 
@@ -69,19 +69,22 @@ def cases() -> dict:
     f1 = encode_scene(s1, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False))
     fc = encode_scene(_heteroscedastic(4000, 25), EncodeOptions(layers=2, overcomplete=4, quality="max",
                                                               progress=False))
+    fr = encode_scene(with_rest_palette(make_scene(3000, sh_degree=2, seed=26, objects=1), 300, 26),
+                      EncodeOptions(layers=4, overcomplete=8, quality="medium", regions=[_box(0, 1)], progress=False))
     fm0 = read_front(f0)
     mid = fm0.toc[len(fm0.toc) // 2]
     damaged = bytearray(f0)
     damaged[mid.offset + mid.length // 2] ^= 0x10
-    v2 = bytearray(f0)
-    v4 = bytearray(f0)
-    v2[8] = 2
-    v4[8] = 4
+    v3 = bytearray(f0)
+    v5 = bytearray(f0)
+    v3[8] = 3
+    v5[8] = 5
     c = {
         "sh0-full": (f0, None, False, "SH degree 0, 4 layers, background + 1 box region, 5% duplicates"),
         "sh3-full": (f3, None, False, "SH degree 3, 8 layers, 3 regions, quality medium"),
         "sh1-duplicates": (f1, None, False, "SH degree 1, 30% of Gaussians share a voxel"),
         "sh1-residual-contexts": (fc, None, False, "SH degree 1, 2 layers, residual contexts (spec 5.3.5) in use"),
+        "sh2-rest-references": (fr, None, False, "SH degree 2, SH rest from a 300-vector palette: rest references (spec 5.3.6) within units and to lower layers"),
         "sh0-prefix-40pct": (f0[: len(f0) * 2 // 5], None, False, "the first 40% of sh0-full's bytes"),
         "sh0-prefix-front-only": (f0[: fm0.front_length], None, False, "only the front: no Gaussians"),
         "sh3-object-full-bg-level2": (f3, [2, 8, 0], False, "region 1 at level 8, background at 2, region 2 dropped"),
@@ -91,8 +94,8 @@ def cases() -> dict:
         "sh0-ancillary-segment": (_with_ancillary(f0), None, False, "an unknown ancillary segment is skipped"),
         "err-truncated-front": (f0[: fm0.front_length - 1], None, False, "cut inside the table of contents"),
         "err-bad-magic": (b"GIF89a" + f0[6:], None, False, "not an LGS file"),
-        "err-version-4": (bytes(v4), None, False, "major version 4 (a 3.x decoder rejects it)"),
-        "err-version-2": (bytes(v2), None, False, "major version 2 (2.0 attributes lack residual contexts)"),
+        "err-version-5": (bytes(v5), None, False, "major version 5 (a 4.x decoder rejects it)"),
+        "err-version-3": (bytes(v3), None, False, "major version 3 (3.0 attributes lack SH-rest references)"),
     }
     return c
 

@@ -5,5 +5,5 @@ The decode path (``refcodec.container``, ``refcodec.coding``, ``refcodec.io``,
 """
 from refcodec.scene import Scene
 
-__version__ = "3.0.0"
+__version__ = "4.0.0"
 __all__ = ["Scene", "__version__"]

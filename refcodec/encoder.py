@@ -1,12 +1,13 @@
 """The LGS encoder: scene -> layers x regions -> coded segments -> file (spec 3, 5, 6, 7)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from tqdm import tqdm
 
 from refcodec.coding import attributes, duplicates, geometry, morton
+from refcodec.coding.axes import canonical_axes
 from refcodec.coding.quantization import (
     attribute_steps, attribute_values, layer_tilt, position_bits, position_grid, quality_id, quality_level,
     quantize_attributes, quantize_positions, unit_steps,
@@ -32,7 +33,8 @@ class EncodeOptions:
 
 
 # Coding tools the encoder may use; each can be switched off for ablation studies.
-TOOLS = ("cross_layer", "geometry_contexts", "intra", "delta", "rotation_norm", "sh_mask", "residual_contexts")
+TOOLS = ("cross_layer", "geometry_contexts", "intra", "delta", "rotation_norm", "sh_mask", "residual_contexts",
+         "canonical_axes", "rest_refs")
 
 
 OPACITY_CLAMP = 20.0  # logit; +-inf opacities (alpha exactly 1 or 0, seen in real files) clamp here
@@ -108,6 +110,9 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     unknown = set(o.disable) - set(TOOLS)
     if unknown:
         raise ValueError(f"unknown coding tools {sorted(unknown)}; known: {', '.join(TOOLS)}")
+    if "canonical_axes" not in o.disable and scene.n:
+        rot, scales = canonical_axes(scene.rotations, scene.scales)        # spec A.5: the same Gaussians
+        scene = replace(scene, rotations=rot.astype(np.float32), scales=scales.astype(np.float32))
     region = assign_regions(scene, o.regions)
     layer = assign_layers(scene, o.layers, o.overcomplete, o.first_layer, o.scorer)
 
@@ -153,10 +158,11 @@ def _code(plan: _Plan, quality) -> bytes:
     level = quality_level(quality)
     sh = plan.scene.sh_degree
     steps = attribute_steps(sh, level)
-    geo = _geometry(plan, position_bits(level))
+    bits = position_bits(level, sh)
+    geo = _geometry(plan, bits)
     tools = set(TOOLS) - set(plan.options.disable)
     C = steps.size
-    grid_shift = max(0, position_bits(level) - 9)
+    grid_shift = max(0, bits - 9)
     toc, payloads = [], []
     lower: dict = {}
     last: dict = {}             # region -> TOC indices of its previous unit's segments
@@ -175,14 +181,14 @@ def _code(plan: _Plan, quality) -> bytes:
         toc.append(_toc(l, r, S.KIND_ATTRIBUTES, deps + below))   # spec 3.4: lower layers first
         shifts = np.full(C, layer_tilt(level, l), np.int8)
         shifts[0] = 0                                               # opacity keeps its step
+        shifts[S.BASE_CHANNELS:] = 0                                # and SH rest (references, spec A.3)
         q = quantize_attributes(attribute_values(plan.scene, rows), unit_steps(steps, shifts))
         low = lower.get(r) or attributes.Lower.empty()
         norm_s = int(round(1.0 / float(unit_steps(steps, shifts)[attributes.W_CHANNEL])))
         payloads.append(attributes.encode(q, shifts, codes, low, tools, grid_shift=grid_shift, grid_levels=4,
                                           norm_S=norm_s if 1 <= norm_s <= attributes.MAX_NORM else None))
         last[r] = list(range(g, len(toc)))
-        if "cross_layer" in tools:
-            lower[r] = low.add(codes, q, shifts)
+        lower[r] = low.add(codes, q, shifts)           # grid means and SH-rest references
     info = dict(plan.info, num_segments=len(toc), quality=quality_id(quality), steps=steps.tolist(),
                 origin=geo.origin.tolist(), voxel_size=geo.voxel.tolist())
     return assemble(info, plan.regions, toc, payloads)
@@ -227,7 +233,7 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
         data, level = _fit_size(plan, int(o.target_bytes))
     else:
         data, level = _code(plan, o.quality), quality_level(o.quality)
-    geo = _geometry(plan, position_bits(level))
+    geo = _geometry(plan, position_bits(level, plan.scene.sh_degree))
     order = np.concatenate([u[0] for u in geo.units]) if geo.units else np.zeros(0, np.int64)
     return data, order
 

@@ -2,5 +2,6 @@
 
 Change only together with the spec version when the bitstream changes on purpose, or when the
 encoder's informative choices (spec annex A) change, as the preset group balance of A.3 did.
-3.0: residual contexts (spec 5.3.5)."""
-DIGESTS = {'sh0-2000': 'f9eb56ae65f481a92696b1a66630faecfb66f7474d42a9315d7e88d2f6efc8c8', 'sh3-700': '986def7820cd2efdbf14bc7319ecdce34f8961e4125bdf0b0f9fada4caef6218'}
+3.0: residual contexts (spec 5.3.5). 4.0: SH-rest references (spec 5.3.6), canonical axes (A.5),
+the position balance and SH rest without the layer tilt (A.3)."""
+DIGESTS = {'sh0-2000': 'a4138c0ecb11d0323b89bcf5f5979b8b4576e2dc4ebc10f72b6537ec9a759bb6', 'sh3-700': '2ee440e6c871f49da05ead9800791b1f312e71fcf59a60f65c8e9a2ae4dbe42d'}

@@ -1,11 +1,13 @@
 """End-to-end format properties: round trip, every prefix, every selection, extract, damage."""
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from refcodec.coding.axes import canonical_axes
 from refcodec.coding.quantization import attribute_values
 from refcodec.container import read_front
 from refcodec.decoder import decode, extract, resolve_levels
@@ -29,11 +31,17 @@ def filtered(full, keep):
     return full.scene.subset(keep), full.layer[keep], full.region[keep]
 
 
+def canonical(scene):
+    """The scene as the encoder codes it: each Gaussian's axes in canonical order (spec A.5)."""
+    rot, scales = canonical_axes(scene.rotations, scene.scales)
+    return replace(scene, rotations=rot.astype(np.float32), scales=scales.astype(np.float32))
+
+
 def assert_roundtrip(scene, data, order):
     res = decode(data)
     assert res.scene.n == scene.n
     info = res.front.info
-    src = scene.subset(order)
+    src = canonical(scene.subset(order))
     voxel = np.asarray(info.voxel_size, np.float64)
     perr = np.abs(res.scene.positions.astype(np.float64) - src.positions)
     assert np.all(perr <= voxel * 0.5 + 1e-5 * (1 + np.abs(src.positions))), perr.max()
@@ -96,10 +104,11 @@ def test_every_prefix_small_file():
         assert same(res.scene, exp), cut
 
 
+@pytest.mark.parametrize("palette", [0, 100])
 @settings(max_examples=60, deadline=None)
 @given(frac=st.floats(0, 1))
-def test_random_prefixes(frac):
-    scene, data, order = encoded()
+def test_random_prefixes(palette, frac):
+    scene, data, order = encoded(palette=palette)
     full = decode(data)
     cut = int(frac * len(data))
     if cut < full.front.front_length:
@@ -111,10 +120,11 @@ def test_random_prefixes(frac):
     assert res.scene.n == n and same(res.scene, exp)
 
 
+@pytest.mark.parametrize("palette", [0, 100])
 @settings(max_examples=40, deadline=None)
 @given(levels=st.lists(st.integers(0, 4), min_size=3, max_size=3))
-def test_selections_and_extract_match_filtered_full_decode(levels):
-    scene, data, order = encoded(regions=3)
+def test_selections_and_extract_match_filtered_full_decode(palette, levels):
+    scene, data, order = encoded(regions=3, palette=palette)
     full = decode(data)
     keep = full.layer <= np.asarray(levels)[full.region]
     res = decode(data, levels)
@@ -178,7 +188,7 @@ def test_bad_magic_version_and_truncation():
         decode(data[:5])
     with pytest.raises(TruncatedError):
         decode(b"")
-    for major in (1, 2, 4):        # 1.x and 2.x files predate the 3.0 payloads (spec 10)
+    for major in (1, 2, 3, 5):     # 1.x-3.x files predate the 4.0 payloads (spec 10)
         bad = bytearray(data)
         bad[8] = major
         with pytest.raises(UnsupportedVersionError):
@@ -280,10 +290,11 @@ def test_segment_checksum_drops_unit_and_dependents():
         decode(bytes(bad), strict=True)
 
 
+@pytest.mark.parametrize("palette", [0, 40])
 @settings(max_examples=150, deadline=None)
 @given(pos=st.integers(0, 10**9), val=st.integers(1, 255), count=st.integers(1, 4))
-def test_random_byte_flips_never_crash(pos, val, count):
-    scene, data, order = encoded(n=800)
+def test_random_byte_flips_never_crash(palette, pos, val, count):
+    scene, data, order = encoded(n=800, palette=palette)
     bad = bytearray(data)
     for k in range(count):
         p = (pos * (k + 7919)) % len(bad)

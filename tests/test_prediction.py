@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from refcodec.coding import attributes, geometry, morton
 from refcodec.coding.attributes import Lower, grid_means, isqrt, norm_prediction
+from refcodec.coding.axes import quat_to_matrix
 from refcodec.container.schema import AttributesPayload
 from refcodec.decoder import decode
 from refcodec.encoder import TOOLS, EncodeOptions, encode_scene_with_order
@@ -164,6 +165,12 @@ def test_attribute_descriptors_validated():
         attributes.decode(AttributesPayload.build(a), 10, 11)
 
 
+def covariances(scene) -> np.ndarray:
+    q = scene.rotations.astype(np.float64)
+    r = quat_to_matrix(q / np.linalg.norm(q, axis=1, keepdims=True))
+    return r @ (np.exp(2.0 * scene.scales.astype(np.float64))[:, :, None] * np.swapaxes(r, 1, 2))
+
+
 @pytest.mark.parametrize("tool", TOOLS)
 def test_each_tool_can_be_switched_off(tool):
     scene = make_scene(1500, sh_degree=1, seed=5, duplicates=0.05)
@@ -172,9 +179,17 @@ def test_each_tool_can_be_switched_off(tool):
     off, order_off = encode_scene_with_order(scene, EncodeOptions(**opts, disable=frozenset({tool})))
     a, b = decode(on).scene, decode(off).scene
     assert np.array_equal(order, order_off)
+    assert np.array_equal(a.positions, b.positions)
+    if tool == "canonical_axes":
+        # the same Gaussians in another parametrization (spec A.5): both are within quantization
+        # of the source's covariances, and the other channels are untouched
+        for c in (a, b):
+            assert np.abs(covariances(c) - covariances(scene.subset(order))).max() < 0.02 * np.exp(2 * scene.scales).max()
+        keep = [0] + list(range(8, a.attribute_matrix().shape[1]))
+        assert np.array_equal(a.attribute_matrix()[:, keep], b.attribute_matrix()[:, keep])
+        return
     # the tools are lossless given the quantized values: both files decode to the same scene
     assert np.array_equal(a.attribute_matrix(), b.attribute_matrix())
-    assert np.array_equal(a.positions, b.positions)
 
 
 def test_quality_levels_and_tilt():
@@ -281,3 +296,129 @@ def test_residual_context_thresholds_validated():
     wide = [dict(thresholds=[1, 2, 3]) for _ in range(64)]  # 4 x 64 + 1 contexts > 255
     with pytest.raises(CorruptError):
         attributes.context_layout(wide)
+
+
+# ---------------------------------------------------------------------------------------------
+# SH-rest references (spec 5.3.6)
+
+def _palette_unit(rng, n, C, entries, shift=0):
+    q = rng.integers(-40, 40, (n, C)).astype(np.int64)
+    palette = rng.integers(-30, 30, (entries, C - 11))
+    q[:, 11:] = palette[rng.integers(0, entries, n)]
+    q[::7, 11:] = 0
+    return q
+
+
+def _copies_reference(modes, M, lower_rest, q):
+    """spec 5.3.6 with a plain loop: the SH-rest values of every copying row."""
+    out = q.copy()
+    for i, u in enumerate(modes.tolist()):
+        if u < 2:
+            continue
+        c = u - 2
+        assert c < M + len(modes)
+        if c < M:
+            out[i, 11:] = lower_rest[c]
+        else:
+            assert c - M < i and modes[c - M] == 1
+            out[i, 11:] = q[c - M, 11:]
+    return out
+
+
+def test_rest_references_round_trip_and_reference():
+    rng = np.random.default_rng(60)
+    C, n = 11 + 24, 3000
+    codes = np.sort(rng.integers(0, 1 << 30, 2 * n).astype(np.uint64))
+    lower_q = _palette_unit(rng, n, C, 200)
+    lower_shifts = np.ones(C, np.int8)                       # a lower unit in twice the steps
+    lower = Lower.empty().add(codes[:n], lower_q, lower_shifts)
+    q = _palette_unit(rng, n, C, 200)
+    q[: n // 2, 11:] = lower_q[rng.integers(0, n, n // 2), 11:] * 2     # exact in this unit's steps
+    on = attributes.encode(q, None, codes[n:], lower, set(TOOLS), norm_S=256)
+    off = attributes.encode(q, None, codes[n:], lower, set(TOOLS) - {"rest_refs"}, norm_S=256)
+    assert AttributesPayload.parse(on).flags & attributes.FLAG_REST_REFS
+    assert not AttributesPayload.parse(off).flags & attributes.FLAG_REST_REFS
+    assert len(on) < 0.6 * len(off)
+    for data in (on, off):
+        got, _ = attributes.decode(data, n, C, codes[n:], lower)
+        assert np.array_equal(got, q)
+    # the decoder's copies against a plain loop over the stream's modes
+    a = AttributesPayload.parse(on)
+    first, K1 = attributes.context_layout([dict(thresholds=list(c.thresholds or [])) for c in a.channels])
+    from refcodec.coding.intstream import StreamReader
+    modes = StreamReader(a.stream, K1).read_same(n, K1 - 1)
+    assert (modes >= 2).sum() > n // 2 and ((modes >= 2) & (modes - 2 >= n)).any()   # both kinds
+    blank = q.copy()
+    blank[modes >= 2, 11:] = 0
+    want = _copies_reference(modes, n, lower_q[:, 11:] * 2, blank)
+    assert np.array_equal(want, q)
+
+
+def test_rest_reference_matching_is_exact():
+    # rows equal only up to a hash collision are not references: the encoder compares values
+    rng = np.random.default_rng(61)
+    C, n = 11 + 9, 500
+    q = _palette_unit(rng, n, C, 20)
+    nz = np.any(q[:, 11:] != 0, axis=1)
+    ref = attributes.rest_references(q, np.zeros(C, np.int8), Lower.empty(), nz)
+    for i in np.flatnonzero(ref >= 0):
+        assert ref[i] < i and np.array_equal(q[ref[i], 11:], q[i, 11:]) and ref[ref[i]] == -1
+    first_seen = {}
+    for i in range(n):
+        key = q[i, 11:].tobytes()
+        if nz[i]:
+            assert ref[i] == first_seen.get(key, -1)
+            first_seen.setdefault(key, i)
+
+
+def _with_modes(payload: bytes, n: int, modes: np.ndarray, flags: int) -> bytes:
+    """``payload`` with its rest modes replaced (the channels' values kept)."""
+    from refcodec.coding.intstream import StreamReader, encode_uints
+    a = AttributesPayload.parse(payload)
+    descs = [dict(thresholds=list(c.thresholds or [])) for c in a.channels]
+    first, K1 = attributes.context_layout(descs)
+    r = StreamReader(a.stream, K1)
+    old = r.read_same(n, K1 - 1)
+    keep = np.isin(np.flatnonzero(old == 1), np.flatnonzero(modes == 1))     # rows still coded
+    rest = []
+    for j in range(a.num_channels):
+        v = r.read_same(n if j < 11 else int((old == 1).sum()), first[j])
+        rest.append(v if j < 11 else v[keep])
+    vals = np.concatenate([modes.astype(np.uint64)] + rest)
+    ctx = np.concatenate([np.full(n, K1 - 1, np.uint8)] + [np.full(v.size, first[j], np.uint8) for j, v in enumerate(rest)])
+    d = dict(num_channels=a.num_channels, flags=flags, grid_shift=a.grid_shift, grid_levels=a.grid_levels,
+             channels=[dict(base=c.base, shift=c.shift, mode=c.mode, ref=c.ref, coef=c.coef, thresholds=[])
+                       for c in a.channels], stream=encode_uints(vals, ctx, K1))
+    return AttributesPayload.build(d)
+
+
+def test_hostile_rest_references():
+    rng = np.random.default_rng(62)
+    C, n = 11 + 9, 64
+    q = rng.integers(-20, 20, (n, C)).astype(np.int64)
+    q[::5, 11:] = 0
+    tools = set(TOOLS) - {"residual_contexts", "rest_refs"}
+    data = attributes.encode(q, None, None, None, tools, norm_S=256)
+    assert AttributesPayload.parse(data).flags & attributes.FLAG_REST_MASK
+    base = np.any(q[:, 11:] != 0, axis=1).astype(np.uint64)
+    ok = base.copy()
+    ok[-1] = 2 + int(np.flatnonzero(base == 1)[0])             # a valid copy of an earlier coded row
+    good = _with_modes(data, n, ok, attributes.FLAG_REST_MASK | attributes.FLAG_REST_REFS)
+    got, _ = attributes.decode(good, n, C)
+    assert np.array_equal(got[-1, 11:], q[np.flatnonzero(base == 1)[0], 11:])
+    bad_modes = []
+    m = base.copy(); m[3] = 2 + n                                # out of range (no lower layers)
+    bad_modes.append(m)
+    m = base.copy(); m[3] = 2 + 10                               # a later row
+    bad_modes.append(m)
+    m = base.copy(); m[10] = 2 + 5                               # row 5 is a zero row, not coded
+    bad_modes.append(m)
+    m = base.copy(); m[3] = 2 + 3                                # itself
+    bad_modes.append(m)
+    for m in bad_modes:
+        with pytest.raises(CorruptError, match="reference"):
+            attributes.decode(_with_modes(data, n, m, attributes.FLAG_REST_MASK | attributes.FLAG_REST_REFS), n, C)
+    with pytest.raises(CorruptError, match="mask value"):        # copies without flags bit 2
+        attributes.decode(_with_modes(data, n, ok, attributes.FLAG_REST_MASK), n, C)
+    with pytest.raises(CorruptError, match="flags"):              # bit 2 without bit 0
+        attributes.decode(_with_modes(data, n, base, attributes.FLAG_REST_REFS), n, C)

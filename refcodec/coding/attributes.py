@@ -27,7 +27,8 @@ W_CHANNEL = 4                                   # rotation w; x, y, z are channe
 MAX_SHIFT = 8                                   # |unit step exponent|
 MAX_NORM = 1 << 15
 MAX_GRID_LEVELS = 8
-FLAG_REST_MASK, FLAG_THRESHOLDS = 1, 2            # spec 5.3.1 flags
+FLAG_REST_MASK, FLAG_THRESHOLDS, FLAG_REST_REFS = 1, 2, 4      # spec 5.3.1 flags
+REST_ZERO, REST_CODED = 0, 1                    # spec 5.3.6 rest modes; 2 + c copies candidate c
 MAX_THRESHOLDS = 3                              # residual context thresholds a channel (spec 5.3.5)
 
 
@@ -51,6 +52,31 @@ class Lower:
     def add(self, codes, q, shifts) -> "Lower":
         return Lower(self.units + [(np.asarray(codes, np.uint64), np.asarray(q, np.int32),
                                     np.asarray(shifts, np.int8))])
+
+    def gather(self, index: np.ndarray, channels, shifts: np.ndarray) -> np.ndarray:
+        """spec 5.3.6: the values of ``channels`` of lower Gaussians ``index`` (positions in the
+        concatenation of the lower units), converted to the step exponents ``shifts``."""
+        channels = np.asarray(channels, np.int64)
+        out = np.zeros((index.size, channels.size), np.int32)
+        start = 0
+        for _, uq, ush in self.units:
+            pick = np.flatnonzero((index >= start) & (index < start + len(uq)))
+            if pick.size:
+                out[pick] = in_steps(uq[index[pick] - start][:, channels], ush[channels], shifts[channels])
+            start += len(uq)
+        return out
+
+
+def in_steps(v: np.ndarray, from_shifts, to_shifts) -> np.ndarray:
+    """spec 5.3.3 a_m: quantized values v (..., k) in steps 2^from_shifts, converted to steps
+    2^to_shifts (per column): a left shift when the steps get finer, else an arithmetic right
+    shift; clamped to int32."""
+    d = np.asarray(to_shifts, np.int64) - np.asarray(from_shifts, np.int64)      # e_j - E_m
+    if not d.any():
+        return np.asarray(v, np.int32)
+    v = np.asarray(v).astype(np.int64)
+    v = np.where(d <= 0, v << np.clip(-d, 0, 16), v >> np.clip(d, 0, 16))
+    return np.clip(v, INT32_MIN, INT32_MAX).astype(np.int32)
 
 
 GRID_CHUNK = 8       # channels summed at a time (bounds memory: 8 x M int32 values)
@@ -91,16 +117,7 @@ def grid_means(lower: Lower, codes: np.ndarray, shifts: np.ndarray, grid_shift: 
             break
     for a in range(0, k, GRID_CHUNK):
         ch = channels[a:a + GRID_CHUNK]
-        vals = []
-        for ucodes, uq, ush in lower.units:
-            d = shifts[ch].astype(np.int64) - ush[ch].astype(np.int64)    # e_j - E_m
-            if not d.any():
-                vals.append(uq[:, ch])
-                continue
-            v = uq[:, ch].astype(np.int64)
-            v = np.where(d <= 0, v << np.clip(-d, 0, 16), v >> np.clip(d, 0, 16))
-            vals.append(np.clip(v, INT32_MIN, INT32_MAX).astype(np.int32))
-        vals = np.concatenate(vals)[order]
+        vals = np.concatenate([in_steps(uq[:, ch], ush[ch], shifts[ch]) for _, uq, ush in lower.units])[order]
         for heads, cell, cnt, hit in plan:
             sums = np.add.reduceat(vals, heads, axis=0, dtype=np.int64)
             means[hit, a:a + ch.size] = (sums[cell] + cnt // 2) // cnt     # floor((sum + floor(c/2)) / c)
@@ -278,7 +295,8 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
     C, n = channels, count
     if a.num_channels != C:
         raise CorruptError(f"attributes carry {a.num_channels} channels, header implies {C}")
-    if (a.flags & ~(FLAG_REST_MASK | FLAG_THRESHOLDS) or (a.flags & FLAG_REST_MASK and C <= BASE_CHANNELS)
+    if (a.flags & ~(FLAG_REST_MASK | FLAG_THRESHOLDS | FLAG_REST_REFS) or (a.flags & FLAG_REST_MASK and C <= BASE_CHANNELS)
+            or (a.flags & FLAG_REST_REFS and not a.flags & FLAG_REST_MASK)
             or a.grid_levels > MAX_GRID_LEVELS or (a.grid_levels and a.grid_shift + 2 * (a.grid_levels - 1) > 16)):
         raise CorruptError("attributes: invalid flags or grid parameters")          # spec 5.3.1
     descs = [dict(base=c.base, shift=c.shift, mode=c.mode, ref=c.ref, coef=c.coef, thresholds=list(c.thresholds or []))
@@ -287,16 +305,19 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
     shifts = np.array([d["shift"] for d in descs], np.int8)
     first, num_contexts = context_layout(descs)
     reader = StreamReader(a.stream, num_contexts)
-    masked = None
+    lower = lower or Lower.empty()
+    masked = copies = None
     if a.flags & FLAG_REST_MASK:
         m = reader.read_same(n, num_contexts - 1)
-        if np.any(m > 1):
+        if a.flags & FLAG_REST_REFS:
+            copies = rest_copies(m, lower.size)
+        elif np.any(m > 1):
             raise CorruptError("attributes: SH-rest mask value is not 0 or 1")
-        masked = np.flatnonzero(m)
+        masked = np.flatnonzero(m == REST_CODED)
     use = [j for j, d in enumerate(descs) if d["mode"] & MODE_GRID]
     grid = None
     if use:
-        means, found = grid_means(lower or Lower.empty(), codes, shifts, a.grid_shift, a.grid_levels, use)
+        means, found = grid_means(lower, codes, shifts, a.grid_shift, a.grid_levels, use)
         grid = (means, found, {j: i for i, j in enumerate(use)})
     rec = _Reconstruction(descs, n, grid)
     norm = _uses_norm(descs)
@@ -318,7 +339,38 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
         if norm and j == 7:
             rec.channel(W_CHANNEL, w, None)
     reader.finish()
+    if copies is not None:
+        apply_copies(rec.q, copies, lower, shifts)
     return rec.q, shifts
+
+
+def rest_copies(modes: np.ndarray, M: int) -> tuple[np.ndarray, np.ndarray]:
+    """spec 5.3.6: validate the rest modes of a unit whose region's lower layers hold M
+    Gaussians; returns (rows that copy, their candidate index c)."""
+    n = modes.size
+    rows = np.flatnonzero(modes >= 2)
+    c = modes[rows].astype(np.int64) - 2 if rows.size else np.zeros(0, np.int64)
+    if rows.size and int(modes[rows].max()) - 2 >= M + n:
+        raise CorruptError("attributes: SH-rest reference out of range")
+    own = c >= M
+    if own.any():
+        src = c[own] - M
+        if np.any(src >= rows[own]) or np.any(modes[src] != REST_CODED):
+            raise CorruptError("attributes: SH-rest reference to a row that is not an earlier coded row")
+    return rows, c
+
+
+def apply_copies(q: np.ndarray, copies, lower: Lower, shifts: np.ndarray) -> None:
+    """spec 5.3.6: fill the SH-rest values of the copying rows from their candidates."""
+    rows, c = copies
+    if not rows.size:
+        return
+    M = lower.size
+    rest = np.arange(BASE_CHANNELS, q.shape[1])
+    low = c < M
+    if low.any():
+        q[rows[low], BASE_CHANNELS:] = lower.gather(c[low], rest, shifts)
+    q[rows[~low], BASE_CHANNELS:] = q[c[~low] - M, BASE_CHANNELS:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,6 +538,50 @@ def residuals(q: np.ndarray, descs, grid, rest_rows) -> dict:
     return out
 
 
+_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _row_hashes(columns) -> np.ndarray:
+    """64-bit polynomial hashes of rows given as an iterable of int columns (encoder only)."""
+    h = None
+    for v in columns:
+        v = np.asarray(v, np.int64).view(np.uint64)
+        h = v.copy() if h is None else h * _HASH_MUL + v          # wraps modulo 2^64
+    return h
+
+
+REF_MIN = 0.02       # references pay from about 2% of a unit's rows (encoder choice, spec A.4)
+
+
+def rest_references(q: np.ndarray, shifts: np.ndarray, lower: Lower, nonzero: np.ndarray) -> np.ndarray:
+    """Encoder side of spec 5.3.6: for each row whose SH rest is not all zero, the first
+    candidate (lower-layer Gaussians in order, then this unit's earlier rows) with exactly the
+    same SH-rest values in this unit's steps, or -1. Rows found are matched through 64-bit
+    hashes and then compared value by value."""
+    n, C = q.shape
+    rest = np.arange(BASE_CHANNELS, C)
+    M = lower.size
+    low = [_row_hashes(in_steps(uq[:, j], ush[j], shifts[j]) for j in rest) for _, uq, ush in lower.units]
+    keys = np.concatenate(low + [_row_hashes(q[:, j] for j in rest)])
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    head = np.r_[True, sk[1:] != sk[:-1]]
+    first = order[np.flatnonzero(head)][np.cumsum(head) - 1]    # smallest index with the key
+    rep = np.empty_like(first)
+    rep[order] = first
+    c = rep[M:]
+    ref = np.where((c < M + np.arange(n)) & nonzero, c, -1)
+    rows = np.flatnonzero(ref >= 0)
+    if rows.size:
+        c = ref[rows]
+        vals = np.empty((rows.size, rest.size), np.int64)
+        inlow = c < M
+        vals[inlow] = lower.gather(c[inlow], rest, shifts)
+        vals[~inlow] = q[c[~inlow] - M][:, rest]
+        ref[rows[~np.all(vals == q[rows][:, rest], axis=1)]] = -1     # hash collisions
+    return ref
+
+
 def encode(q: np.ndarray, shifts=None, codes=None, lower: Lower | None = None, tools=(),
            grid_shift: int = 7, grid_levels: int = 4, norm_S: int | None = None) -> bytes:
     """``q``: (N, C) int64 quantized attributes of one unit (in its own steps, spec 5.3), in
@@ -495,16 +591,24 @@ def encode(q: np.ndarray, shifts=None, codes=None, lower: Lower | None = None, t
     shifts = np.zeros(C, np.int8) if shifts is None else np.asarray(shifts, np.int8)
     codes = np.zeros(n, np.uint64) if codes is None else codes
     lower = lower or Lower.empty()
-    rest_rows = None
+    rest_rows = modes = None
     flags = 0
-    if "sh_mask" in tools and C > BASE_CHANNELS and n:
+    if C > BASE_CHANNELS and n:
         nz = np.any(q[:, BASE_CHANNELS:] != 0, axis=1)
-        if (~nz).mean() >= 0.02:                  # encoder choice: a mask pays from ~2% zero rows
-            rest_rows, flags = np.flatnonzero(nz), FLAG_REST_MASK
+        modes = nz.astype(np.uint64)                   # spec 5.3.6 rest modes
+        if "rest_refs" in tools:
+            ref = rest_references(q, shifts, lower, nz)
+            if (ref >= 0).mean() >= REF_MIN:
+                modes[ref >= 0] = 2 + ref[ref >= 0].astype(np.uint64)
+                flags = FLAG_REST_MASK | FLAG_REST_REFS
+        if "sh_mask" in tools and (~nz).mean() >= 0.02:   # encoder choice: a mask pays from ~2% zero rows
+            flags |= FLAG_REST_MASK
+        if flags & FLAG_REST_MASK:
+            rest_rows = np.flatnonzero(modes == REST_CODED)
     grid = None
     if "cross_layer" in tools and lower.size:
         grid = grid_means(lower, codes, shifts, grid_shift, grid_levels, np.arange(C))
-    descs = choose(q, shifts, grid, tools, norm_S, None if rest_rows is None else nz)
+    descs = choose(q, shifts, grid, tools, norm_S, None if rest_rows is None else modes == REST_CODED)
     res = residuals(q, descs, grid, rest_rows)
     rows = [rest_rows if j >= BASE_CHANNELS else None for j in range(C)]
     values = [zigzag(res.pop(j)) for j in range(C)]          # the residuals' memory goes as it is used
@@ -516,7 +620,7 @@ def encode(q: np.ndarray, shifts=None, codes=None, lower: Lower | None = None, t
     first, num_contexts = context_layout(descs)
     vals, ctx = [], []
     if flags & FLAG_REST_MASK:
-        vals.append(nz.astype(np.uint64))
+        vals.append(modes)
         ctx.append(np.full(n, num_contexts - 1, np.uint8))
     last = max([j for j, t in enumerate(thresholds) if t], default=0)
     activity = np.zeros(n, np.int32)                  # spec 5.3.5

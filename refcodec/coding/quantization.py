@@ -17,10 +17,10 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 GROUPS = (("opacity", 1), ("scale", 3), ("rotation", 4), ("sh_dc", 3))
 
 # Encoder quality model (spec A.3, not normative). A quality *level* L (a real number; presets
-# name a few) sets everything lossy: position bits 16 - round(L) (L > 0), steps of every group
-# but opacity times 2^((L + b)/2), opacity times 2^((max(0, L - 2) + b)/2) (b: GROUP_BALANCE),
-# and for L >= 1 a per-layer tilt: layers 5.. use twice the steps of layers 1-4 (a unit step
-# exponent of 1).
+# name a few) sets everything lossy: position bits 16 - round(L) (L > 0) plus POSITION_BALANCE,
+# steps of every group but opacity times 2^((L + b)/2), opacity times 2^((max(0, L - 2) + b)/2)
+# (b: GROUP_BALANCE), and for L >= 1 a per-layer tilt: layers 5.. use twice the steps of layers
+# 1-4 (a unit step exponent of 1) in every group but opacity and SH rest.
 BASE_STEPS = {"opacity": 0.05, "scale": 0.02, "rotation": 1 / 256, "sh_dc": 1 / 128, "sh_rest": 1 / 64}
 PRESETS = {  # name -> (id stored in the header, quality level)
     "max": (0, -4.0),
@@ -53,22 +53,30 @@ def quality_id(quality) -> int:
     return PRESETS[quality][0] if isinstance(quality, str) and quality in PRESETS else CUSTOM_QUALITY
 
 
-def position_bits(level: float) -> int:
-    return int(min(POSITION_BITS, max(MIN_POSITION_BITS, POSITION_BITS - max(0, int(np.floor(level + 0.5))))))
+# Extra position bits (spec A.3): with SH rest, positions carried the largest share of the render
+# error at the benchmark's operating points, and one more bit paid (playbot_lod2, results of
+# 2026-12-02).
+POSITION_BALANCE = {False: 0, True: 1}
+
+
+def position_bits(level: float, sh_degree: int = 0) -> int:
+    """B = 16 - round(L) (L > 0) plus the position balance, within [6, 16]."""
+    bits = POSITION_BITS - max(0, int(np.floor(level + 0.5))) + POSITION_BALANCE[sh_degree > 0]
+    return int(min(POSITION_BITS, max(MIN_POSITION_BITS, bits)))
 
 
 def layer_tilt(level: float, layer: int) -> int:
-    """Unit step exponent of a layer (all groups but opacity)."""
+    """Unit step exponent of a layer (all groups but opacity and SH rest)."""
     return 1 if level >= 1.0 and layer >= 5 else 0
 
 
 # Balance between the groups (spec A.3): extra half-step exponents b, steps times 2^(b/2), set
 # where render PSNR showed one group's step buying more dB per byte than the others
-# (tools/bench/results/allocation-2026-11-22.md): finer scales without SH rest; with SH rest,
-# finer SH rest and coarser opacity, rotation and DC.
+# (tools/bench/results/allocation-2026-11-22.md, lgs4-2026-12-02.md): finer scales without SH
+# rest; with SH rest, coarser opacity, rotation and DC, and SH rest without the layer tilt.
 GROUP_BALANCE = {
     False: {"opacity": 0, "scale": -1, "rotation": 0, "sh_dc": 0, "sh_rest": 0},
-    True: {"opacity": 1, "scale": 0, "rotation": 1, "sh_dc": 1, "sh_rest": -1},
+    True: {"opacity": 1, "scale": 0, "rotation": 1, "sh_dc": 1, "sh_rest": 0},
 }
 
 

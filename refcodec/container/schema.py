@@ -1,7 +1,7 @@
 """The LGS 3.0 byte layout, declared once with ``construct`` (spec 3-5).
 
 Encoder and decoder both import these structs; there is no second hand-written reader or
-writer. All integers are little-endian. Section numbers refer to spec/lgs-3.0.md.
+writer. All integers are little-endian. Section numbers refer to spec/lgs-4.0.md.
 """
 from construct import (
     Array, Bytes, Check, If, Float32l, GreedyBytes, Int8sl, Int8ul, Int16sl, Int16ul, Int32sl, Int32ul, Int64ul,
@@ -33,7 +33,7 @@ IntStream = Struct(
 # ---------------------------------------------------------------------------------------------
 # spec 3.1: the fixed header, 16 bytes, that starts every LGS file.
 MAGIC = b"\x89LGS\r\n\x1a\n"
-VERSION_MAJOR = 3
+VERSION_MAJOR = 4
 VERSION_MINOR = 0
 
 FixedHeader = Struct(

@@ -190,3 +190,14 @@ def make_scene(n: int, sh_degree: int = 0, seed: int = 0, duplicates: float = 0.
     assert sh_rest.shape[1] == sh_rest_width(sh_degree)
 
     return Scene(positions, opacity, scales, rotations, sh_dc, sh_rest, {"object_id": object_id})
+
+
+def with_rest_palette(scene: Scene, entries: int, seed: int = 0) -> Scene:
+    """The scene with each Gaussian's SH rest replaced by one of ``entries`` shared vectors (as
+    codebook formats such as SOG store them), so that SH-rest references (spec 5.3.6) pay."""
+    rng = np.random.default_rng(seed)
+    out = scene.subset(slice(None))
+    if scene.sh_rest.shape[1] and scene.n:
+        palette = scene.sh_rest[rng.choice(scene.n, size=min(entries, scene.n), replace=False)]
+        out.sh_rest = palette[rng.integers(0, len(palette), scene.n)]
+    return out

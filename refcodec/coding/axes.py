@@ -1,0 +1,109 @@
+"""Canonical axes of each Gaussian (encoder side, spec A.5).
+
+A Gaussian's covariance R diag(e^2s) R^T does not change when its principal axes are relabelled
+or reversed: for any of the 24 rotations P of the octahedral group (signed permutation matrices
+with determinant +1), the pair (R P, scales permuted by P) describes the same Gaussian. A source
+file holds an arbitrary one of the 24, which costs about log2(24) = 4.6 bits a Gaussian to code.
+The encoder picks one representative by a fixed rule:
+
+1. the axes are ordered by decreasing scale (ties keep their input order);
+2. of the 4 rotations that keep this order (the identity and the half turns about each axis),
+   the one whose quaternion has the largest |w| (the one closest to the identity), then w >= 0.
+
+``canonical_axes`` computes it in O(n); ``canonical_axes_reference`` tries all 24 group elements
+per Gaussian and is the plain statement of the rule (tests compare the two).
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+
+def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a * b of (..., 4) quaternions (w, x, y, z); broadcasts."""
+    aw, ax, ay, az = np.moveaxis(a, -1, 0)
+    bw, bx, by, bz = np.moveaxis(b, -1, 0)
+    return np.stack([aw * bw - ax * bx - ay * by - az * bz,
+                     aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw], axis=-1)
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(..., 4) unit quaternions (w, x, y, z) -> (..., 3, 3) rotation matrices."""
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack([np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+                     np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+                     np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)], -2)
+
+
+def _group() -> tuple[np.ndarray, np.ndarray]:
+    """The 24 octahedral rotations as unit quaternions with w >= 0 (one of each +-q pair), and
+    for each the axis permutation: new axis i is old axis perm[i]."""
+    h, r = 0.5, np.sqrt(0.5)
+    quats = []
+    for v in itertools.product((0.0, h, -h, r, -r, 1.0, -1.0), repeat=4):
+        q = np.array(v)
+        if abs(q @ q - 1.0) > 1e-12:
+            continue
+        m = np.abs(quat_to_matrix(q))
+        if not np.allclose(m, np.round(m), atol=1e-12):
+            continue
+        first = q[np.flatnonzero(q)[0]]
+        if first > 0:                        # one of q, -q (the same rotation)
+            quats.append(q)
+    quats = np.array(quats)
+    perms = np.argmax(np.abs(np.round(quat_to_matrix(quats))), axis=1)   # column i = +-e_perm[i]
+    return quats, perms
+
+
+GROUP, GROUP_PERMS = _group()
+# the half turns about x, y, z and the identity: they keep the axis order
+FLIPS = np.eye(4)
+# for each of the 6 axis orders (indexed 3 * p0 + p1, sparse), one group element with that order
+_PERM_INDEX = {tuple(p): i for i, p in enumerate(itertools.permutations(range(3)))}
+PERM_QUATS = np.zeros((6, 4))
+for _q, _p in zip(GROUP, GROUP_PERMS):
+    PERM_QUATS[_PERM_INDEX[tuple(_p)]] = _q
+_PERM_LOOKUP = np.zeros(9, np.int64)
+for _p, _i in _PERM_INDEX.items():
+    _PERM_LOOKUP[3 * _p[0] + _p[1]] = _i
+
+
+def _unit(rotations: np.ndarray) -> np.ndarray:
+    q = np.asarray(rotations, np.float64)
+    norm = np.linalg.norm(q, axis=1, keepdims=True)
+    return np.where(norm > 0, q / np.where(norm > 0, norm, 1.0), np.array([1.0, 0.0, 0.0, 0.0]))
+
+
+def canonical_axes(rotations: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 4) rotations (w, x, y, z; any norm) and (n, 3) log-scales -> the canonical
+    representative (float64 unit quaternions with w >= 0, scales in decreasing order)."""
+    q = _unit(rotations)
+    s = np.asarray(scales, np.float64)
+    order = np.argsort(-s, axis=1, kind="stable")
+    q = quat_mul(q, PERM_QUATS[_PERM_LOOKUP[3 * order[:, 0] + order[:, 1]]])
+    # q * FLIPS[k] has w = q.w, -q.x, -q.y, -q.z for k = 0..3: keep the largest |.|
+    k = np.argmax(np.abs(q), axis=1)
+    q = quat_mul(q, FLIPS[k])
+    q = np.where(q[:, :1] < 0, -q, q)
+    return q, np.take_along_axis(s, order, axis=1)
+
+
+def canonical_axes_reference(rotations: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rule of the module docstring, one Gaussian at a time over all 24 group elements."""
+    q_all, s_all = _unit(rotations), np.asarray(scales, np.float64)
+    out_q, out_s = np.zeros_like(q_all), np.zeros_like(s_all)
+    for i, (q, s) in enumerate(zip(q_all, s_all)):
+        want = tuple(sorted(range(3), key=lambda a: (-s[a], a)))     # decreasing, ties by index
+        best = None
+        for g, perm in zip(GROUP, GROUP_PERMS):
+            if tuple(perm) != want:
+                continue
+            c = quat_mul(q, g)
+            if best is None or abs(c[0]) > abs(best[0]) + 1e-15:
+                best = c
+        out_q[i] = best if best[0] >= 0 else -best
+        out_s[i] = s[list(want)]
+    return out_q, out_s
