@@ -9,7 +9,7 @@ arithmetic; ``reconstruct`` is the normative decoder side, ``choose`` the encode
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from construct import ConstructError
@@ -38,8 +38,10 @@ MAX_THRESHOLDS = 3                              # residual context thresholds a 
 @dataclass
 class Lower:
     """The region's decoded lower layers, one entry per unit: (voxel Morton code of each
-    Gaussian (M,) uint64, quantized attributes (M, C) int32, the unit's step exponents (C,))."""
+    Gaussian (M,) uint64, quantized attributes (M, C) int32, the unit's step exponents (C,)).
+    ``hashes``: the encoder's SH-rest row hashes of each unit, shared by the later units."""
     units: list
+    hashes: dict = field(default_factory=dict, repr=False, compare=False)
 
     @staticmethod
     def empty() -> "Lower":
@@ -51,7 +53,7 @@ class Lower:
 
     def add(self, codes, q, shifts) -> "Lower":
         return Lower(self.units + [(np.asarray(codes, np.uint64), np.asarray(q, np.int32),
-                                    np.asarray(shifts, np.int8))])
+                                    np.asarray(shifts, np.int8))], self.hashes)
 
     def gather(self, index: np.ndarray, channels, shifts: np.ndarray) -> np.ndarray:
         """spec 5.3.6: the values of ``channels`` of lower Gaussians ``index`` (positions in the
@@ -561,7 +563,12 @@ def rest_references(q: np.ndarray, shifts: np.ndarray, lower: Lower, nonzero: np
     n, C = q.shape
     rest = np.arange(BASE_CHANNELS, C)
     M = lower.size
-    low = [_row_hashes(in_steps(uq[:, j], ush[j], shifts[j]) for j in rest) for _, uq, ush in lower.units]
+    low = []
+    for k, (_, uq, ush) in enumerate(lower.units):
+        key = (k, id(uq), (shifts[rest].astype(np.int64) - ush[rest]).tobytes())
+        if key not in lower.hashes:
+            lower.hashes[key] = _row_hashes(in_steps(uq[:, j], ush[j], shifts[j]) for j in rest)
+        low.append(lower.hashes[key])
     keys = np.concatenate(low + [_row_hashes(q[:, j] for j in rest)])
     order = np.argsort(keys, kind="stable")
     sk = keys[order]
