@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
                         "(0 = high; each +2 halves the steps and drops a position bit per +1; spec A.3)")
     e.add_argument("--disable", default="", metavar="TOOLS",
                    help="coding tools to switch off, comma-separated (ablation): cross_layer, "
-                        "geometry_contexts, intra, delta, rotation_norm, sh_mask, residual_contexts, canonical_axes")
+                        "geometry_contexts, intra, delta, rotation_norm, sh_mask, residual_contexts, canonical_axes, "
+                        "rest_refs")
     e.add_argument("--target-bytes", type=int, default=None, metavar="N",
                    help="rate control: the finest attribute quantization whose file fits N bytes")
     e.add_argument("--roi", action="append", default=[], metavar="SPEC",
