@@ -422,3 +422,28 @@ def test_hostile_rest_references():
         attributes.decode(_with_modes(data, n, ok, attributes.FLAG_REST_MASK), n, C)
     with pytest.raises(CorruptError, match="flags"):              # bit 2 without bit 0
         attributes.decode(_with_modes(data, n, base, attributes.FLAG_REST_REFS), n, C)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=30), st.integers(0, 6))
+def test_rest_modes_are_validated_like_the_reference(modes, M):
+    """Any mode stream: rest_copies accepts exactly what the plain rules of 5.3.6 accept, and
+    the accepted copies fill every copying row from a valid candidate."""
+    m = np.array(modes, np.uint64)
+    n = m.size
+    ok = all(u < 2 or (u - 2 < M + n and (u - 2 < M or (u - 2 - M < i and modes[u - 2 - M] == 1)))
+             for i, u in enumerate(modes))
+    if not ok:
+        with pytest.raises(CorruptError):
+            attributes.rest_copies(m, M)
+        return
+    rows, c = attributes.rest_copies(m, M)
+    assert rows.tolist() == [i for i, u in enumerate(modes) if u >= 2]
+    C = 11 + 9
+    rng = np.random.default_rng(len(modes) * 7 + M)
+    lower = Lower.empty().add(np.zeros(M, np.uint64), rng.integers(-9, 9, (M, C)).astype(np.int32), np.zeros(C, np.int8))
+    q = np.zeros((n, C), np.int32)
+    q[m == 1, 11:] = rng.integers(-9, 9, (int((m == 1).sum()), 9))
+    want = _copies_reference(m, M, lower.units[0][1][:, 11:] if M else np.zeros((0, 9), np.int32), q)
+    attributes.apply_copies(q, (rows, c), lower, np.zeros(C, np.int8))
+    assert np.array_equal(q, want)
