@@ -1,13 +1,13 @@
 """The LGS encoder: scene -> layers x regions -> coded segments -> file (spec 3, 5, 6, 7)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
 
 from refcodec.coding import attributes, duplicates, geometry, morton
-from refcodec.coding.axes import canonical_axes
+from refcodec.coding.axes import canonical_scene
 from refcodec.coding.quantization import (
     attribute_steps, attribute_values, layer_tilt, position_bits, position_grid, quality_id, quality_level,
     quantize_attributes, quantize_positions, unit_steps,
@@ -111,8 +111,7 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     if unknown:
         raise ValueError(f"unknown coding tools {sorted(unknown)}; known: {', '.join(TOOLS)}")
     if "canonical_axes" not in o.disable and scene.n:
-        rot, scales = canonical_axes(scene.rotations, scene.scales)        # spec A.5: the same Gaussians
-        scene = replace(scene, rotations=rot.astype(np.float32), scales=scales.astype(np.float32))
+        scene = canonical_scene(scene)                  # spec A.5: the same Gaussians
     region = assign_regions(scene, o.regions)
     layer = assign_layers(scene, o.layers, o.overcomplete, o.first_layer, o.scorer)
 

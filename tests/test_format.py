@@ -1,13 +1,12 @@
 """End-to-end format properties: round trip, every prefix, every selection, extract, damage."""
 import hashlib
-from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from refcodec.coding.axes import canonical_axes
+from refcodec.coding.axes import canonical_scene
 from refcodec.coding.quantization import attribute_values
 from refcodec.container import read_front
 from refcodec.decoder import decode, extract, resolve_levels
@@ -31,17 +30,11 @@ def filtered(full, keep):
     return full.scene.subset(keep), full.layer[keep], full.region[keep]
 
 
-def canonical(scene):
-    """The scene as the encoder codes it: each Gaussian's axes in canonical order (spec A.5)."""
-    rot, scales = canonical_axes(scene.rotations, scene.scales)
-    return replace(scene, rotations=rot.astype(np.float32), scales=scales.astype(np.float32))
-
-
 def assert_roundtrip(scene, data, order):
     res = decode(data)
     assert res.scene.n == scene.n
     info = res.front.info
-    src = canonical(scene.subset(order))
+    src = canonical_scene(scene.subset(order))     # as the encoder codes it (spec A.5)
     voxel = np.asarray(info.voxel_size, np.float64)
     perr = np.abs(res.scene.positions.astype(np.float64) - src.positions)
     assert np.all(perr <= voxel * 0.5 + 1e-5 * (1 + np.abs(src.positions))), perr.max()

@@ -28,7 +28,7 @@ MAX_SHIFT = 8                                   # |unit step exponent|
 MAX_NORM = 1 << 15
 MAX_GRID_LEVELS = 8
 FLAG_REST_MASK, FLAG_THRESHOLDS, FLAG_REST_REFS = 1, 2, 4      # spec 5.3.1 flags
-REST_ZERO, REST_CODED = 0, 1                    # spec 5.3.6 rest modes; 2 + c copies candidate c
+REST_CODED = 1                                  # spec 5.3.6 rest modes: 0 zero, 1 coded, 2 + c copies candidate c
 MAX_THRESHOLDS = 3                              # residual context thresholds a channel (spec 5.3.5)
 
 

@@ -16,6 +16,7 @@ per Gaussian and is the plain statement of the rule (tests compare the two).
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 
@@ -36,6 +37,12 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     return np.stack([np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
                      np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
                      np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)], -2)
+
+
+def covariances(rotations: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """(n, 3, 3) covariances R diag(exp(2 s)) R^T of rotations (any norm) and log-scales."""
+    r = quat_to_matrix(_unit(rotations))
+    return r @ (np.exp(2.0 * np.asarray(scales, np.float64))[:, :, None] * np.swapaxes(r, 1, 2))
 
 
 def _group() -> tuple[np.ndarray, np.ndarray]:
@@ -107,3 +114,10 @@ def canonical_axes_reference(rotations: np.ndarray, scales: np.ndarray) -> tuple
         out_q[i] = best if best[0] >= 0 else -best
         out_s[i] = s[list(want)]
     return out_q, out_s
+
+
+def canonical_scene(scene):
+    """The scene with every Gaussian's rotation and scales in canonical form (float32), the
+    other fields shared, as the encoder codes it."""
+    rot, scales = canonical_axes(scene.rotations, scene.scales)
+    return replace(scene, rotations=rot.astype(np.float32), scales=scales.astype(np.float32))
