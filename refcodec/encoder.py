@@ -30,6 +30,8 @@ class EncodeOptions:
     target_bytes: int | None = None    # rate control: overrides ``quality`` (spec A.3)
     progress: bool | None = None       # None: a bar only on a terminal
     disable: frozenset = frozenset()   # coding tools switched off (names in TOOLS), for ablation
+    prune_psnr: float | None = None    # render-based pruning (spec A.6): check views keep this PSNR
+    views: list | None = None          # cameras for pruning; None: orbit rings (spec A.6)
 
 
 # Coding tools the encoder may use; each can be switched off for ablation studies.
@@ -93,6 +95,8 @@ class _Plan:
     regions: list               # ROI table entries
     units: list                 # (layer, region, row indices) in file order (spec 3.5)
     geometry: dict = field(default_factory=dict)   # position bits -> _Geometry
+    kept: np.ndarray | None = None  # after pruning (spec A.6): the input index of each Gaussian
+    pruning: object = None          # its PruneReport
 
 
 @dataclass
@@ -113,6 +117,11 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     if "canonical_axes" not in o.disable and scene.n:
         scene = canonical_scene(scene)                  # spec A.5: the same Gaussians
     region = assign_regions(scene, o.regions)
+    kept = report = None
+    if o.prune_psnr is not None:                        # spec A.6
+        from refcodec.layering.pruning import prune_by_render
+        kept, report = prune_by_render(scene, float(o.prune_psnr), o.views, progress=o.progress)
+        scene, region = scene.subset(kept), region[kept]
     layer = assign_layers(scene, o.layers, o.overcomplete, o.first_layer, o.scorer)
 
     num_regions = len(o.regions) + 1
@@ -128,7 +137,7 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
              for u in range(o.layers * num_regions) if bounds[u + 1] > bounds[u]]
     info = dict(sh_degree=scene.sh_degree, num_layers=o.layers, num_regions=num_regions,
                 total_gaussians=scene.n, reserved=b"\0\0\0")
-    return _Plan(scene, o, info, regions, units)
+    return _Plan(scene, o, info, regions, units, kept=kept, pruning=report)
 
 
 def _geometry(plan: _Plan, bits: int) -> _Geometry:
@@ -234,6 +243,8 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
         data, level = _code(plan, o.quality), quality_level(o.quality)
     geo = _geometry(plan, position_bits(level, plan.scene.sh_degree))
     order = np.concatenate([u[0] for u in geo.units]) if geo.units else np.zeros(0, np.int64)
+    if plan.kept is not None:
+        order = plan.kept[order]
     return data, order
 
 

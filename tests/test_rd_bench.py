@@ -204,3 +204,27 @@ def test_bench_ablation(tiny_ply, tmp_path, monkeypatch, capsys):
     assert all(e["at_peer"] == {} and e["bytes_at_preset"] > 0 for e in sc["ablation"])
     assert "| variant | tools off | bytes at high | PSNR at high | change | bytes at SOG PSNR | change |" in stdout
     assert "| without delta | delta | " in stdout and stdout.rstrip().endswith("| - | - | - | - |")
+
+
+def test_bench_with_pruning(tiny_ply, monkeypatch):
+    """--prune-psnr: the pruning runs once, LGS codes the kept Gaussians, bits/G stay per input."""
+    import refcodec.layering.pruning as pruning
+
+    calls = []
+    real = pruning.prune_by_render
+
+    def counted(scene, db, cameras=None, **kw):
+        calls.append(db)
+        small = orbit_cameras(scene.positions, n_views=4, width=32, height=32)
+        return real(scene, db, small, **kw)
+
+    monkeypatch.setattr(pruning, "prune_by_render", counted)
+    r = rd_bench.bench_scene(str(tiny_ply), ("high", "low"), views=1, size=48, layers=3, peers=[],
+                             log=lambda m: None, prune_psnr=40.0)
+    pr = r["pruning"]
+    assert calls == [40.0] and pr["total"] == 1200 and 0 < pr["removed"] <= 600
+    assert pr["check_psnr"] >= 40.0 and pr["seconds"] > 0
+    for row in r["lgs"]:
+        assert row["gaussians"] == 1200 - pr["removed"]
+        assert row["bits_per_gaussian"] == pytest.approx(8.0 * row["bytes"] / 1200)
+    assert "render-based pruning" in rd_bench.markdown([r], dict(views=1, size=48))

@@ -124,3 +124,17 @@ def render_reference(means, log_scales, quats, opacity_logits, sh_coeffs, camera
             rgb[j, i] = acc + trans * bg
             alpha_img[j, i] = 1.0 - trans
     return {"rgb": rgb, "alpha": alpha_img}
+
+
+def removal_errors_reference(means, log_scales, quats, opacity_logits, sh_coeffs, camera,
+                             background=(0.0, 0.0, 0.0), **kwargs) -> np.ndarray:
+    """(N,) per Gaussian, the sum over pixels and channels of the squared change of the image
+    when that Gaussian alone is removed: one :func:`render_reference` per Gaussian (the plain
+    definition behind ``render_torch(..., return_removal=True)``; tiny scenes only)."""
+    arrays = [_np(a) for a in (means, log_scales, quats, opacity_logits, sh_coeffs)]
+    full = render_reference(*arrays, camera, background, **kwargs)["rgb"]
+    out = np.zeros(len(arrays[0]))
+    for i in range(len(out)):
+        rest = [np.delete(a, i, axis=0) for a in arrays]
+        out[i] = float(((render_reference(*rest, camera, background, **kwargs)["rgb"] - full) ** 2).sum())
+    return out

@@ -1,0 +1,158 @@
+"""Render-based pruning (spec A.6): drop the Gaussians whose removal the renders barely show.
+
+A trained scene holds many Gaussians that no view sees much of: hidden inside objects, behind
+others, or the same colour as what lies behind them. Their bytes buy nothing. Opacity or size
+does not find them (pruning 1% by opacity costs more render error than 10% by this score on
+the benchmark scenes), the renders do:
+
+1. **Rank.** Render the scene from the ranking cameras; for each Gaussian, sum over the views
+   its *removal error*, the mean over pixels of the squared change of the image were that
+   Gaussian alone removed (``render_torch(..., return_removal=True)``, exact up to early pixel
+   stops). Lower = less visible.
+2. **Choose how many.** Remove the k least visible and render the *check* cameras, a ring the
+   ranking did not use; bisection finds the largest k (at most ``max_fraction`` of the scene)
+   whose check renders keep PSNR >= ``min_psnr`` against the original's. Removal errors of
+   neighbours add up, so the sum of the scores alone would badly underestimate the joint
+   error: the check renders measure it.
+
+Without cameras from the user, both sets are orbit rings around the scene's robust centre
+(:func:`refcodec.render.orbit_cameras`) at elevations and azimuths of their own. With user
+cameras (e.g. the training views), the ranking uses all of them and the check every fourth.
+Encoder only: the decoder never sees this (a pruned scene is just a smaller scene).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from tqdm import tqdm
+
+# ranking rings: (elevation degrees, azimuth offset degrees, views); check ring likewise
+RANK_RINGS = ((-15.0, 11.0, 12), (20.0, 22.5, 12), (55.0, 7.0, 8))
+CHECK_RING = (35.0, 15.0, 8)
+RANK_SIZE, CHECK_SIZE = 192, 192
+MAX_SIDE = 256  # user cameras are scaled down to at most this many pixels a side
+UP = (0.0, -1.0, 0.0)
+
+
+@dataclass
+class PruneReport:
+    removed: int
+    total: int
+    check_psnr: float          # check views, pruned scene against the original (inf: none removed)
+    min_psnr: float
+    trials: list               # (removed, check PSNR) of each bisection step
+
+
+def _rings(positions, rings, size: int, up) -> list:
+    from refcodec.render import orbit_cameras
+
+    cams = []
+    for el, off, k in rings:
+        cams += orbit_cameras(positions, n_views=k, width=size, height=size, elevation_deg=el,
+                              azimuth_offset_deg=off, up=up)
+    return cams
+
+
+def ranking_cameras(positions, size: int = RANK_SIZE, up=UP) -> list:
+    return _rings(positions, RANK_RINGS, size, up)
+
+
+def check_cameras(positions, size: int = CHECK_SIZE, up=UP) -> list:
+    return _rings(positions, (CHECK_RING,), size, up)
+
+
+def downscaled(cam, max_side: int = MAX_SIDE):
+    """The camera at most ``max_side`` pixels a side (same field of view)."""
+    f = max_side / max(cam.width, cam.height)
+    if f >= 1.0:
+        return cam
+    w, h = max(1, round(cam.width * f)), max(1, round(cam.height * f))
+    return replace(cam, fx=cam.fx * w / cam.width, fy=cam.fy * h / cam.height, cx=cam.cx * w / cam.width,
+                   cy=cam.cy * h / cam.height, width=w, height=h)
+
+
+def _tensors(scene):
+    from refcodec.render import GaussianTensors
+    return GaussianTensors.from_scene(scene)
+
+
+def removal_errors(scene, cameras, progress: bool | None = None) -> np.ndarray:
+    """(N,) float64: per Gaussian, the sum over ``cameras`` of the mean squared change per pixel
+    (summed over the 3 channels) of the render were it alone removed."""
+    import torch
+
+    from refcodec.render.torch_renderer import render_torch
+
+    err = np.zeros(scene.n, dtype=np.float64)
+    if scene.n == 0:
+        return err
+    g = _tensors(scene)
+    with torch.no_grad():
+        for cam in tqdm(cameras, desc="pruning: ranking", unit="view", leave=False,
+                        disable=None if progress is None else not progress):
+            out = render_torch(g.means, g.log_scales, g.quats, g.opacity_logits, g.sh, cam,
+                               return_removal=True, num_threads=1)
+            err += out["removal"].numpy() / (cam.width * cam.height)
+    return err
+
+
+def _renders(scene, cameras) -> list:
+    import torch
+
+    from refcodec.render import render
+
+    with torch.no_grad():
+        return [render(scene, c, backend="torch")["rgb"].clamp(0.0, 1.0).numpy() for c in cameras]
+
+
+def _check_psnr(ref: list, views: list) -> float:
+    from refcodec.metrics import mean_over_views, psnr
+    return float(mean_over_views(psnr, ref, views))
+
+
+def prune_by_render(scene, min_psnr: float, cameras=None, max_fraction: float = 0.5,
+                    iterations: int = 8, progress: bool | None = None) -> tuple[np.ndarray, PruneReport]:
+    """Indices (increasing) of the Gaussians to keep, and a report (module docstring)."""
+    if not math.isfinite(min_psnr):
+        raise ValueError("the pruning PSNR must be a finite number of dB")
+    if not 0.0 <= max_fraction < 1.0:
+        raise ValueError("max_fraction must lie in [0, 1)")
+    n = scene.n
+    if cameras:
+        cams = [downscaled(c) for c in cameras]
+        rank_cams, check = cams, cams[::4]
+    else:
+        rank_cams, check = ranking_cameras(scene.positions), check_cameras(scene.positions)
+    if n == 0:
+        return np.arange(0), PruneReport(0, 0, math.inf, min_psnr, [])
+    err = removal_errors(scene, rank_cams, progress)
+    order = np.lexsort((np.arange(n), err))          # least visible first, ties by index
+    ref = _renders(scene, check)
+
+    def trial(k: int) -> float:
+        keep = np.sort(order[k:])
+        return _check_psnr(ref, _renders(scene.subset(keep), check)) if k else math.inf
+
+    lo, hi, trials = 0, int(max_fraction * n), []
+    lo_psnr = math.inf
+    if hi > 0:
+        p = trial(hi)
+        trials.append((hi, p))
+        if p >= min_psnr:
+            lo, lo_psnr = hi, p
+        else:  # removing lo passes, hi fails
+            for _ in tqdm(range(iterations), desc="pruning: how many", leave=False,
+                          disable=None if progress is None else not progress):
+                if hi - lo <= max(1, n // 1000):
+                    break
+                mid = (lo + hi) // 2
+                p = trial(mid)
+                trials.append((mid, p))
+                if p >= min_psnr:
+                    lo, lo_psnr = mid, p
+                else:
+                    hi = mid
+    keep = np.sort(order[lo:])
+    return keep, PruneReport(lo, n, lo_psnr, min_psnr, trials)

@@ -1,0 +1,158 @@
+"""Render-based pruning (spec A.6): removal errors against brute force, the count rule, the encoder."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from refcodec.cli import main
+from refcodec.decoder import decode
+from refcodec.encoder import EncodeOptions, encode_scene, encode_scene_with_order
+from refcodec.io.ply import write_ply
+from refcodec.io.synthetic import make_scene
+from refcodec.layering.pruning import downscaled, prune_by_render, removal_errors
+from refcodec.render import GaussianTensors, orbit_cameras
+from refcodec.render.reference import removal_errors_reference
+from refcodec.render.torch_renderer import render_torch
+from refcodec.roi import RegionSpec
+from refcodec.scene import Scene
+
+
+def _cams(scene, n=4, size=40):
+    return orbit_cameras(scene.positions, n_views=n, width=size, height=size - 8)
+
+
+def _brute_force(g, cam, background):
+    """Squared change of the image with each Gaussian removed, one tile render per Gaussian (a
+    scene too large for the plain reference)."""
+    with torch.no_grad():
+        full = render_torch(g.means, g.log_scales, g.quats, g.opacity_logits, g.sh, cam, background=background)["rgb"]
+        out = np.zeros(g.n)
+        for i in range(g.n):
+            k = torch.cat([torch.arange(i), torch.arange(i + 1, g.n)])
+            o = render_torch(g.means[k], g.log_scales[k], g.quats[k], g.opacity_logits[k], g.sh[k], cam,
+                             background=background)["rgb"]
+            out[i] = float(((o - full) ** 2).sum())
+    return out
+
+
+def test_removal_errors_match_the_plain_reference():
+    """Against refcodec.render.reference: one plain per-pixel render per removed Gaussian."""
+    scene = make_scene(24, seed=8)
+    g = GaussianTensors.from_scene(scene, dtype=torch.float64)
+    cam = orbit_cameras(scene.positions, n_views=2, width=20, height=16)[0]
+    with torch.no_grad():
+        est = render_torch(g.means, g.log_scales, g.quats, g.opacity_logits, g.sh, cam, background=(0.1, 0.2, 0.3),
+                           return_removal=True)["removal"].numpy()
+    ref = removal_errors_reference(g.means, g.log_scales, g.quats, g.opacity_logits, g.sh, cam,
+                                   background=(0.1, 0.2, 0.3))
+    assert (ref > 0).sum() >= 10
+    np.testing.assert_allclose(est, ref, rtol=1e-6, atol=1e-9 * ref.max())
+
+
+@pytest.mark.parametrize("background", [(0.0, 0.0, 0.0), (0.2, 0.3, 0.4)])
+def test_removal_errors_match_brute_force(background):
+    scene = make_scene(160, seed=3)
+    g = GaussianTensors.from_scene(scene, dtype=torch.float64)
+    cam = _cams(scene, n=3)[1]
+    with torch.no_grad():
+        est = render_torch(g.means, g.log_scales, g.quats, g.opacity_logits, g.sh, cam, background=background,
+                           return_removal=True)["removal"].numpy()
+    ref = _brute_force(g, cam, background)
+    assert (ref > 0).sum() > 50
+    # exact but for pixels whose early stop (T < 1e-4) a removal moves
+    assert np.abs(est - ref).max() <= 1e-3 * ref.max()
+    assert np.corrcoef(est, ref)[0, 1] > 0.9999
+
+
+def test_removal_beside_autograd():
+    """The removal pass runs without autograd; the image stays differentiable."""
+    scene = make_scene(50, seed=1)
+    cam = _cams(scene)[0]
+    g = GaussianTensors.from_scene(scene, requires_grad=True)
+    out = render_torch(g.means, g.log_scales, g.quats, g.opacity_logits, g.sh, cam, return_removal=True)
+    out["rgb"].sum().backward()
+    assert g.sh.grad is not None and not out["removal"].requires_grad
+    np.testing.assert_array_equal(out["removal"].numpy(), removal_errors(scene, [cam], progress=False) * cam.width * cam.height)
+
+
+def _with_invisible(n=300, extra=60, seed=2) -> tuple[Scene, np.ndarray]:
+    """A scene plus ``extra`` Gaussians no render shows (alpha below 1/255 everywhere)."""
+    s = make_scene(n, seed=seed)
+    hidden = s.subset(np.arange(extra))
+    hidden.opacity = np.full(extra, -9.0, np.float32)
+    return Scene.concat([s, hidden]), np.arange(n, n + extra)
+
+
+def test_prune_removes_what_no_view_shows_and_keeps_the_check_psnr():
+    scene, hidden = _with_invisible()
+    cams = _cams(scene, n=8)
+    err = removal_errors(scene, cams, progress=False)
+    assert np.all(err[hidden] == 0) and np.all(err >= 0)
+    keep, rep = prune_by_render(scene, 45.0, cams, progress=False)
+    assert np.all(np.diff(keep) > 0) and len(keep) == scene.n - rep.removed
+    assert not np.isin(hidden, keep).any()          # zero-error Gaussians go first
+    assert rep.check_psnr >= 45.0 and rep.removed <= scene.n // 2
+    assert all(p >= 45.0 for k, p in rep.trials if k == rep.removed)
+    # stricter thresholds prune no more
+    keep2, rep2 = prune_by_render(scene, 80.0, cams, progress=False)
+    assert rep2.removed <= rep.removed and np.isin(keep, keep2).all()
+    # deterministic
+    assert np.array_equal(prune_by_render(scene, 45.0, cams, progress=False)[0], keep)
+
+
+def test_prune_argument_checks():
+    scene = make_scene(20)
+    with pytest.raises(ValueError):
+        prune_by_render(scene, float("nan"), _cams(scene))
+    with pytest.raises(ValueError):
+        prune_by_render(scene, 50.0, _cams(scene), max_fraction=1.0)
+    keep, rep = prune_by_render(Scene.empty(), 50.0, progress=False)
+    assert keep.size == 0 and rep.removed == 0
+
+
+def test_downscaled_keeps_the_field_of_view():
+    cam = orbit_cameras(np.zeros((1, 3)), n_views=1, width=1024, height=512)[0]
+    small = downscaled(cam, 256)
+    assert (small.width, small.height) == (256, 128)
+    assert small.fx / small.width == pytest.approx(cam.fx / cam.width)
+    assert downscaled(small, 256) is small
+
+
+def test_encoder_prunes_then_codes_the_smaller_scene():
+    scene, hidden = _with_invisible(seed=5)
+    cams = _cams(scene, n=8)
+    opts = dict(quality="medium", progress=False)
+    data, order = encode_scene_with_order(scene, EncodeOptions(prune_psnr=45.0, views=cams, **opts))
+    keep, rep = prune_by_render(scene, 45.0, cams, progress=False)
+    assert rep.removed >= len(hidden)
+    # the same file as encoding the kept Gaussians: pruning happens before everything else
+    assert data == encode_scene(scene.subset(keep), EncodeOptions(**opts))
+    dec = decode(data).scene
+    assert dec.n == len(keep) == len(order) and np.isin(order, keep).all()
+    np.testing.assert_allclose(dec.positions, scene.positions[order], atol=0.05)
+
+
+def test_index_regions_survive_pruning():
+    scene, hidden = _with_invisible(seed=6)
+    cams = _cams(scene, n=8)
+    picked = np.r_[np.arange(0, 40), hidden[:10]]
+    spec = RegionSpec(label="thing", source="indices", indices=picked)
+    data, order = encode_scene_with_order(scene, EncodeOptions(prune_psnr=45.0, views=cams, regions=[spec],
+                                                               quality="medium", progress=False))
+    res = decode(data)
+    in_region = np.asarray(res.region) == 1
+    assert set(order[in_region].tolist()) == set(picked.tolist()) & set(order.tolist())
+
+
+def test_cli_prune(tmp_path, capsys):
+    scene, _ = _with_invisible(n=200, extra=30, seed=7)
+    src, out = tmp_path / "in.ply", tmp_path / "out.lgs"
+    write_ply(src, scene)
+    cams = _cams(scene, n=4, size=48)
+    (tmp_path / "cameras.json").write_text(json.dumps([c.to_json() for c in cams]))
+    assert main(["encode", str(src), str(out), "--prune-psnr", "40", "--cameras", str(tmp_path / "cameras.json")]) == 0
+    assert "pruned" in capsys.readouterr().out
+    assert decode(out.read_bytes()).scene.n <= scene.n - 30
+    # --cameras alone is a usage error, not a traceback
+    assert main(["encode", str(src), str(out), "--cameras", str(tmp_path / "cameras.json")]) != 0
