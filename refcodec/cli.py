@@ -47,12 +47,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="rate control: the finest attribute quantization whose file fits N bytes")
     e.add_argument("--roi", action="append", default=[], metavar="SPEC",
                    help="NAME=box:x0,y0,z0,x1,y1,z1 | NAME=sphere:cx,cy,cz,r | NAME=indices:FILE.npy")
-    e.add_argument("--prune-psnr", type=float, default=None, metavar="DB",
+    e.add_argument("--prune", action="store_true",
                    help="render-based pruning (spec A.6): drop the least visible Gaussians while renders of "
-                        "check views keep DB dB PSNR against the input's (e.g. 70; slow: about 30 s per "
+                        "check views stay 12 dB above the coded file's own error (slow: about 45 s per "
                         "150k Gaussians on 2 cores)")
+    e.add_argument("--prune-margin", type=float, default=None, metavar="DB",
+                   help="--prune with this margin instead of 12 dB")
+    e.add_argument("--prune-psnr", type=float, default=None, metavar="DB",
+                   help="--prune to a fixed check-view PSNR of DB instead of a margin")
     e.add_argument("--cameras", default=None, metavar="PATH",
-                   help="views for --prune-psnr: a 3DGS cameras.json or a COLMAP text model folder "
+                   help="views for pruning: a 3DGS cameras.json or a COLMAP text model folder "
                         "(default: orbit rings around the scene)")
     e.add_argument("--roi-property", default=None, metavar="PROP",
                    help="one region per non-zero value of this integer per-Gaussian input property")
@@ -127,22 +131,30 @@ def _cmd_encode(a) -> int:
     specs = [parse_roi(s) for s in a.roi]
     if a.roi_property:
         specs += property_regions(scene, a.roi_property)
+    margin = a.prune_margin
+    if a.prune and margin is None and a.prune_psnr is None:
+        from refcodec.layering.pruning import DEFAULT_MARGIN
+        margin = DEFAULT_MARGIN
+    if margin is not None and a.prune_psnr is not None:
+        raise ValueError("give --prune-margin or --prune-psnr, not both")
+    pruning = margin is not None or a.prune_psnr is not None
     cams = None
     if a.cameras:
+        if not pruning:
+            raise ValueError("--cameras is only used for pruning (--prune)")
         from refcodec.render import load_cameras_json, load_colmap_text
         cams = load_cameras_json(a.cameras) if Path(a.cameras).is_file() else load_colmap_text(a.cameras)
-        if a.prune_psnr is None:
-            raise ValueError("--cameras is only used by --prune-psnr")
     t1 = time.perf_counter()
     opts = EncodeOptions(layers=a.layers, overcomplete=a.overcomplete, first_layer=a.first_layer,
-                         quality=a.quality, target_bytes=a.target_bytes, prune_psnr=a.prune_psnr, views=cams,
+                         quality=a.quality, target_bytes=a.target_bytes, prune_psnr=a.prune_psnr,
+                         prune_margin=margin, views=cams,
                          disable=frozenset(t for t in a.disable.split(",") if t), regions=specs,
                          progress=None if not a.quiet else False)
     data, order = encode_scene_with_order(scene, opts)
     t2 = time.perf_counter()
     Path(a.output).write_bytes(data)
     if not a.quiet:
-        pruned = f" ({scene.n - len(order):,} pruned)" if a.prune_psnr is not None else ""
+        pruned = f" ({scene.n - len(order):,} pruned)" if pruning else ""
         print(f"{scene.n:,} Gaussians{pruned} -> {len(data):,} bytes ({8 * len(data) / max(1, scene.n):.1f} bits/Gaussian), "
               f"read {t1 - t0:.2f} s, encode {t2 - t1:.2f} s")
     return 0

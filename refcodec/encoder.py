@@ -1,7 +1,7 @@
 """The LGS encoder: scene -> layers x regions -> coded segments -> file (spec 3, 5, 6, 7)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from tqdm import tqdm
@@ -30,8 +30,13 @@ class EncodeOptions:
     target_bytes: int | None = None    # rate control: overrides ``quality`` (spec A.3)
     progress: bool | None = None       # None: a bar only on a terminal
     disable: frozenset = frozenset()   # coding tools switched off (names in TOOLS), for ablation
-    prune_psnr: float | None = None    # render-based pruning (spec A.6): check views keep this PSNR
-    views: list | None = None          # cameras for pruning; None: orbit rings (spec A.6)
+    # render-based pruning (spec A.6): check views keep prune_psnr dB, or (prune_margin) the coded
+    # scene's check PSNR plus prune_margin dB; views: its cameras (None: orbit rings);
+    # prune_errors: this scene's removal errors when already computed (benchmarks)
+    prune_psnr: float | None = None
+    prune_margin: float | None = None
+    views: list | None = None
+    prune_errors: object = None
 
 
 # Coding tools the encoder may use; each can be switched off for ablation studies.
@@ -120,7 +125,8 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     kept = report = None
     if o.prune_psnr is not None:                        # spec A.6
         from refcodec.layering.pruning import prune_by_render
-        kept, report = prune_by_render(scene, float(o.prune_psnr), o.views, progress=o.progress)
+        kept, report = prune_by_render(scene, float(o.prune_psnr), o.views, progress=o.progress,
+                                       errors=o.prune_errors)
         scene, region = scene.subset(kept), region[kept]
     layer = assign_layers(scene, o.layers, o.overcomplete, o.first_layer, o.scorer)
 
@@ -236,6 +242,8 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
     o = options or EncodeOptions()
     if o.target_bytes is None:
         quality_level(o.quality)  # validate the quality before the expensive part
+    if o.prune_margin is not None:
+        o = _margin_rule(scene, o)
     plan = _plan(scene, o)
     if o.target_bytes is not None:
         data, level = _fit_size(plan, int(o.target_bytes))
@@ -246,6 +254,23 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
     if plan.kept is not None:
         order = plan.kept[order]
     return data, order
+
+
+def _margin_rule(scene, o: EncodeOptions) -> EncodeOptions:
+    """spec A.6: the pruning PSNR is the check-view PSNR of the file coded without pruning (at the
+    same quality or byte target) plus the margin."""
+    from refcodec.decoder import decode
+    from refcodec.layering.pruning import coded_psnr
+
+    if o.prune_psnr is not None:
+        raise ValueError("give a pruning PSNR or a pruning margin, not both")
+    margin = float(o.prune_margin)
+    if not np.isfinite(margin):
+        raise ValueError("the pruning margin must be a finite number of dB")
+    plain = replace(o, prune_margin=None)
+    coded = decode(encode_scene(scene, plain)).scene
+    psnr = coded_psnr(_check_scene(scene), coded, o.views)
+    return replace(plain, prune_psnr=psnr + margin) if np.isfinite(psnr) else plain  # lossless: keep all
 
 
 def _toc(layer: int, region: int, kind: int, deps: list) -> dict:

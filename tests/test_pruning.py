@@ -145,6 +145,35 @@ def test_index_regions_survive_pruning():
     assert set(order[in_region].tolist()) == set(picked.tolist()) & set(order.tolist())
 
 
+def test_margin_rule_prunes_to_the_coded_error_plus_the_margin(monkeypatch):
+    import refcodec.layering.pruning as pruning
+
+    scene, hidden = _with_invisible(seed=9)
+    cams = _cams(scene, n=8)
+    seen = []
+    real = pruning.prune_by_render
+
+    def spy(sc, db, *a, **kw):
+        seen.append(db)
+        return real(sc, db, *a, **kw)
+
+    monkeypatch.setattr(pruning, "prune_by_render", spy)
+    opts = dict(quality="low", views=cams, progress=False)
+    data, order = encode_scene_with_order(scene, EncodeOptions(prune_margin=5.0, **opts))
+    plain = decode(encode_scene(scene, EncodeOptions(quality="low", progress=False))).scene
+    (db,) = seen
+    assert db == pytest.approx(pruning.coded_psnr(scene, plain, cams) + 5.0)
+    assert data == encode_scene(scene, EncodeOptions(prune_psnr=db, **opts))
+    assert len(order) <= scene.n - len(hidden)
+    # precomputed removal errors give the same file
+    errs = removal_errors(scene, cams, progress=False)
+    assert data == encode_scene(scene, EncodeOptions(prune_margin=5.0, prune_errors=errs, **opts))
+    with pytest.raises(ValueError, match="not both"):
+        encode_scene(scene, EncodeOptions(prune_margin=5.0, prune_psnr=50.0, **opts))
+    with pytest.raises(ValueError, match="one value per Gaussian"):
+        encode_scene(scene, EncodeOptions(prune_psnr=50.0, prune_errors=errs[:-1], **opts))
+
+
 def test_cli_prune(tmp_path, capsys):
     scene, _ = _with_invisible(n=200, extra=30, seed=7)
     src, out = tmp_path / "in.ply", tmp_path / "out.lgs"
@@ -154,5 +183,9 @@ def test_cli_prune(tmp_path, capsys):
     assert main(["encode", str(src), str(out), "--prune-psnr", "40", "--cameras", str(tmp_path / "cameras.json")]) == 0
     assert "pruned" in capsys.readouterr().out
     assert decode(out.read_bytes()).scene.n <= scene.n - 30
+    assert main(["encode", str(src), str(out), "--prune", "--quality", "low", "--quiet",
+                 "--cameras", str(tmp_path / "cameras.json")]) == 0
+    assert decode(out.read_bytes()).scene.n <= scene.n - 30
+    assert main(["encode", str(src), str(out), "--prune-margin", "5", "--prune-psnr", "40"]) != 0
     # --cameras alone is a usage error, not a traceback
     assert main(["encode", str(src), str(out), "--cameras", str(tmp_path / "cameras.json")]) != 0

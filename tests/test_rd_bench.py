@@ -207,24 +207,29 @@ def test_bench_ablation(tiny_ply, tmp_path, monkeypatch, capsys):
 
 
 def test_bench_with_pruning(tiny_ply, monkeypatch):
-    """--prune-psnr: the pruning runs once, LGS codes the kept Gaussians, bits/G stay per input."""
+    """--prune-margin: the ranking runs once, every encode prunes with it, bits/G stay per input."""
     import refcodec.layering.pruning as pruning
 
-    calls = []
-    real = pruning.prune_by_render
+    small = []
+    real_views, real_errors = pruning.views, pruning.removal_errors
+    rankings = []
 
-    def counted(scene, db, cameras=None, **kw):
-        calls.append(db)
-        small = orbit_cameras(scene.positions, n_views=4, width=32, height=32)
-        return real(scene, db, small, **kw)
+    def few_views(scene, cameras=None):
+        if not small:
+            small.extend(orbit_cameras(scene.positions, n_views=4, width=32, height=32))
+        return real_views(scene, small)
 
-    monkeypatch.setattr(pruning, "prune_by_render", counted)
+    def counted(scene, cams, progress=None):
+        rankings.append(scene.n)
+        return real_errors(scene, cams, progress)
+
+    monkeypatch.setattr(pruning, "views", few_views)
+    monkeypatch.setattr(pruning, "removal_errors", counted)
     r = rd_bench.bench_scene(str(tiny_ply), ("high", "low"), views=1, size=48, layers=3, peers=[],
-                             log=lambda m: None, prune_psnr=40.0)
-    pr = r["pruning"]
-    assert calls == [40.0] and pr["total"] == 1200 and 0 < pr["removed"] <= 600
-    assert pr["check_psnr"] >= 40.0 and pr["seconds"] > 0
+                             log=lambda m: None, prune={"margin": 6.0})
+    assert rankings == [1200]                        # once for the whole sweep
+    assert r["pruning"]["margin"] == 6.0 and r["pruning"]["ranking_s"] > 0
+    assert any(row["gaussians"] < 1200 for row in r["lgs"])
     for row in r["lgs"]:
-        assert row["gaussians"] == 1200 - pr["removed"]
         assert row["bits_per_gaussian"] == pytest.approx(8.0 * row["bytes"] / 1200)
-    assert "render-based pruning" in rd_bench.markdown([r], dict(views=1, size=48))
+    assert "prunes first" in rd_bench.markdown([r], dict(views=1, size=48))

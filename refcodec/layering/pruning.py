@@ -14,6 +14,10 @@ the benchmark scenes), the renders do:
    whose check renders keep PSNR >= ``min_psnr`` against the original's. Removal errors of
    neighbours add up, so the sum of the scores alone would badly underestimate the joint
    error: the check renders measure it.
+3. **Target.** ``min_psnr`` comes from the caller: the encoder's margin rule
+   (``EncodeOptions.prune_margin``, CLI ``--prune``) takes the check-view PSNR of the file coded
+   without pruning plus ``DEFAULT_MARGIN`` dB, so pruning adds a fixed fraction of the coding
+   error at every quality.
 
 Without cameras from the user, both sets are orbit rings around the scene's robust centre
 (:func:`refcodec.render.orbit_cameras`) at elevations and azimuths of their own. With user
@@ -32,6 +36,10 @@ from tqdm import tqdm
 RANK_RINGS = ((-15.0, 11.0, 12), (20.0, 22.5, 12), (55.0, 7.0, 8))
 CHECK_RING = (35.0, 15.0, 8)
 RANK_SIZE, CHECK_SIZE = 192, 192
+# margin rule (spec A.6): prune to the coded scene's check PSNR plus this; measured on biker,
+# plant and playbot_lod2 at the peers' PSNR (tools/bench/results/pruning-2026-12-02.md): 7-10 dB
+# was best on biker, 13-19 on plant, 8 on playbot_lod2
+DEFAULT_MARGIN = 12.0
 MAX_SIDE = 256  # user cameras are scaled down to at most this many pixels a side
 UP = (0.0, -1.0, 0.0)
 
@@ -112,22 +120,38 @@ def _check_psnr(ref: list, views: list) -> float:
     return float(mean_over_views(psnr, ref, views))
 
 
+def views(scene, cameras=None) -> tuple[list, list]:
+    """(ranking cameras, check cameras): the user's (scaled down; the check every fourth) or the
+    default rings."""
+    if cameras:
+        cams = [downscaled(c) for c in cameras]
+        return cams, cams[::4]
+    return ranking_cameras(scene.positions), check_cameras(scene.positions)
+
+
+def coded_psnr(scene, coded, cameras=None) -> float:
+    """Check-view PSNR of ``coded`` (e.g. the decoded file) against ``scene``: the margin rule's
+    reference point."""
+    check = views(scene, cameras)[1]
+    return _check_psnr(_renders(scene, check), _renders(coded, check))
+
+
 def prune_by_render(scene, min_psnr: float, cameras=None, max_fraction: float = 0.5,
-                    iterations: int = 8, progress: bool | None = None) -> tuple[np.ndarray, PruneReport]:
-    """Indices (increasing) of the Gaussians to keep, and a report (module docstring)."""
+                    iterations: int = 8, progress: bool | None = None,
+                    errors: np.ndarray | None = None) -> tuple[np.ndarray, PruneReport]:
+    """Indices (increasing) of the Gaussians to keep, and a report (module docstring).
+    ``errors``: this scene's removal errors from the same cameras, when already computed."""
     if not math.isfinite(min_psnr):
         raise ValueError("the pruning PSNR must be a finite number of dB")
     if not 0.0 <= max_fraction < 1.0:
         raise ValueError("max_fraction must lie in [0, 1)")
     n = scene.n
-    if cameras:
-        cams = [downscaled(c) for c in cameras]
-        rank_cams, check = cams, cams[::4]
-    else:
-        rank_cams, check = ranking_cameras(scene.positions), check_cameras(scene.positions)
+    rank_cams, check = views(scene, cameras)
     if n == 0:
         return np.arange(0), PruneReport(0, 0, math.inf, min_psnr, [])
-    err = removal_errors(scene, rank_cams, progress)
+    if errors is not None and np.shape(errors) != (n,):
+        raise ValueError(f"errors must hold one value per Gaussian ({n})")
+    err = removal_errors(scene, rank_cams, progress) if errors is None else np.asarray(errors, np.float64)
     order = np.lexsort((np.arange(n), err))          # least visible first, ties by index
     ref = _renders(scene, check)
 

@@ -169,10 +169,11 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
                 layers: int = 8, overcomplete: int | None = None, peers=PEER_CODECS, tool=None,
                 peer_timeout: float = 600.0, peer_workers: int | None = None, up=(0.0, -1.0, 0.0),
                 workdir: str | None = None, log=print, keep_images: bool = False,
-                match_peer_bytes: bool = True, ablate=None, prune_psnr: float | None = None) -> dict:
+                match_peer_bytes: bool = True, ablate=None, prune: dict | None = None) -> dict:
     """Bench one scene; ``ablate``: ablation variants (see ``ablation_variants``), None or empty
-    for none; ``prune_psnr``: LGS codes the scene after render-based pruning (spec A.6; the
-    encoder's ``EncodeOptions.prune_psnr``, run once here and shared by every encode)."""
+    for none; ``prune``: every LGS encode prunes first (spec A.6), ``{"margin": DB}`` or
+    ``{"psnr": DB}`` (``EncodeOptions.prune_margin`` / ``prune_psnr``); the ranking renders run
+    once here and every encode shares them."""
     from refcodec.io.load import load_scene
     from refcodec.io.ply import write_ply
     from refcodec.render import orbit_cameras
@@ -193,19 +194,14 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
                input_bytes=os.path.getsize(path), views=views, size=size, render_s_per_view=render_s,
                lgs=[], curve=dict(preset=curve_preset, levels=[]), peers=[], comparisons=[])
 
-    coded = original
-    if prune_psnr is not None:
-        from refcodec.layering.pruning import prune_by_render
+    enc_opts = {}
+    if prune:
+        from refcodec.layering.pruning import removal_errors, views
         t = time.perf_counter()
-        keep, rep = prune_by_render(original, float(prune_psnr), progress=False)
-        coded = original.subset(keep)
-        res["pruning"] = dict(prune_psnr=float(prune_psnr), removed=rep.removed, total=rep.total,
-                              check_psnr=_finite(rep.check_psnr), seconds=time.perf_counter() - t,
-                              **{f"bench_{k}": v for k, v in score(ref, render_all(coded, cams)).items()
-                                 if k != "psnr_per_view"})
-        log(f"  pruning at {prune_psnr} dB: {rep.removed:,} of {n:,} removed ({100 * rep.removed / max(1, n):.1f}%), "
-            f"check {rep.check_psnr:.2f} dB, benchmark views {res['pruning']['bench_psnr']:.2f} dB, "
-            f"{res['pruning']['seconds']:.1f} s")
+        errors = removal_errors(original, views(original)[0], progress=False)
+        enc_opts = dict(prune_margin=prune.get("margin"), prune_psnr=prune.get("psnr"), prune_errors=errors)
+        res["pruning"] = dict(margin=prune.get("margin"), psnr=prune.get("psnr"), ranking_s=time.perf_counter() - t)
+        log(f"  pruning {prune}: ranking {res['pruning']['ranking_s']:.1f} s")
 
     # the preset whose total bytes the ablation reports: the curve preset, else the codec's default
     ablation_preset = curve_preset or "high"
@@ -213,7 +209,7 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
     for extra in (curve_preset, ablation_preset if variants else None):
         if extra and extra not in want:
             want.append(extra)
-    res["lgs"], blobs, first_views = _sweep(coded, want, presets, layers, overcomplete, cams, ref, log, n_input=n)
+    res["lgs"], blobs, first_views = _sweep(original, want, presets, layers, overcomplete, cams, ref, log, enc_opts=enc_opts)
     if keep_images:
         images.update({f"LGS {p}": v for p, v in first_views.items()})
     full_preset_bytes = len(blobs[ablation_preset]) if variants else None
@@ -254,27 +250,27 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
         if pr.get("status") == "ok":
             c = compare(res["lgs"], pr)
             if match_peer_bytes:
-                c["lgs_matched"] = _lgs_at_bytes(coded, pr["bytes"], layers, overcomplete, cams, ref, log, n_input=n)
+                c["lgs_matched"] = _lgs_at_bytes(original, pr["bytes"], layers, overcomplete, cams, ref, log, enc_opts)
             res["comparisons"].append(c)
     if variants:
-        res["ablation"] = _ablation(coded, variants, want, presets, ablation_preset, full_preset_bytes,
-                                    res["lgs"], res["peers"], layers, overcomplete, cams, ref, log)
+        res["ablation"] = _ablation(original, variants, want, presets, ablation_preset, full_preset_bytes,
+                                    res["lgs"], res["peers"], layers, overcomplete, cams, ref, log, enc_opts)
     if keep_images:
         res["_images"] = images
     return res
 
 
 def _sweep(original, want, presets, layers: int, overcomplete, cams, ref, log, disable=frozenset(),
-           n_input: int | None = None) -> tuple:
-    """Encode ``original`` with each preset in ``want`` (tools in ``disable`` switched off) and
-    decode it; score those in ``presets``.  Returns (rows, {preset: file bytes}, {preset: view 0}).
-    bits/G are per ``n_input`` Gaussians (default: those of ``original``)."""
+           enc_opts: dict | None = None) -> tuple:
+    """Encode ``original`` with each preset in ``want`` (tools in ``disable`` switched off, other
+    ``EncodeOptions`` fields from ``enc_opts``) and decode it; score those in ``presets``.
+    Returns (rows, {preset: file bytes}, {preset: view 0})."""
     from refcodec.decoder import decode
     from refcodec.encoder import EncodeOptions, encode_scene
 
-    n = original.n if n_input is None else n_input
+    n = original.n
     rows, blobs, first = [], {}, {}
-    extra = dict(disable=frozenset(disable)) if disable else {}
+    extra = dict(enc_opts or {}, **(dict(disable=frozenset(disable)) if disable else {}))
     tag = "LGS" if not disable else "LGS without " + (",".join(disable) if len(disable) == 1 else
                                                       f"{len(disable)} tools")
     for p in want:
@@ -346,7 +342,7 @@ def _ablation_entry(variant: str, disabled, rows: list, preset: str, preset_byte
 
 
 def _ablation(original, variants: list, want: list, presets, preset: str, full_preset_bytes: int, full_rows: list,
-              peers: list, layers: int, overcomplete, cams, ref, log) -> list:
+              peers: list, layers: int, overcomplete, cams, ref, log, enc_opts: dict | None = None) -> list:
     """The ablation list of a scene: first all tools on (the sweep already run), then each variant
     re-encoded with its tools off.  A variant whose encode or decode fails keeps its error in
     ``status`` and has no numbers."""
@@ -355,7 +351,8 @@ def _ablation(original, variants: list, want: list, presets, preset: str, full_p
     for variant, off in variants:
         log(f"  ablation: {variant} (off: {', '.join(sorted(off))})")
         try:
-            rows, blobs, _ = _sweep(original, want, presets, layers, overcomplete, cams, ref, log, disable=off)
+            rows, blobs, _ = _sweep(original, want, presets, layers, overcomplete, cams, ref, log, disable=off,
+                                    enc_opts=enc_opts)
         except Exception as e:  # noqa: BLE001 - one failing tool must not lose the whole bench
             msg = f"failed: {type(e).__name__}: {e}"[:300]
             log(f"  ablation {variant}: {msg}")
@@ -373,7 +370,7 @@ def _pct(x) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{100.0 * x:+.1f}%"
 
 
-def _lgs_at_bytes(original, target: int, layers: int, overcomplete, cams, ref, log, n_input: int | None = None):
+def _lgs_at_bytes(original, target: int, layers: int, overcomplete, cams, ref, log, enc_opts: dict | None = None):
     """LGS encoded with rate control (``EncodeOptions.target_bytes``) to a peer's size, scored;
     None when this encoder has no rate control."""
     from refcodec.decoder import decode
@@ -381,7 +378,7 @@ def _lgs_at_bytes(original, target: int, layers: int, overcomplete, cams, ref, l
 
     try:
         opts = EncodeOptions(layers=layers, overcomplete=overcomplete or 2 * layers, target_bytes=int(target),
-                             progress=False)
+                             progress=False, **(enc_opts or {}))
     except TypeError:
         return None
     t = time.perf_counter()
@@ -390,8 +387,7 @@ def _lgs_at_bytes(original, target: int, layers: int, overcomplete, cams, ref, l
     t = time.perf_counter()
     dec = decode(data).scene
     dec_s = time.perf_counter() - t
-    n = original.n if n_input is None else n_input
-    row = dict(bytes=len(data), target_bytes=int(target), bits_per_gaussian=8.0 * len(data) / max(1, n),
+    row = dict(bytes=len(data), target_bytes=int(target), bits_per_gaussian=8.0 * len(data) / max(1, original.n),
                encode_s=enc, decode_s=dec_s, **score(ref, render_all(dec, cams)))
     log(f"  LGS at {target:,} B (target): {len(data):,} B  PSNR {_fmt(row['psnr'], 2)}  SSIM {row['ssim']:.4f}  "
         f"enc {enc:.2f} s")
@@ -468,12 +464,14 @@ def markdown(results: list, settings: dict) -> str:
     for r in results:
         pr = r.get("pruning")
         if pr:
+            rule = (f"check views {pr['margin']:g} dB above the unpruned file's" if pr.get("margin") is not None
+                    else f"check views at {pr['psnr']:g} dB")
+            cut = ", ".join(f"{row['setting']} {100 * (1 - row['gaussians'] / max(1, r['gaussians'])):.1f}%"
+                            for row in r["lgs"])
             L.append("")
-            L.append(f"{r['scene']}: LGS codes the scene after render-based pruning (spec A.6) at "
-                     f"{pr['prune_psnr']:g} dB: {pr['removed']:,} of {pr['total']:,} Gaussians removed "
-                     f"({100 * pr['removed'] / max(1, pr['total']):.1f}%) in {pr['seconds']:.1f} s; the pruned "
-                     f"scene alone: {_fmt(pr['check_psnr'])} dB on the check views, "
-                     f"{_fmt(pr['bench_psnr'])} dB on these views. LGS encode times below leave the pruning out.")
+            L.append(f"{r['scene']}: every LGS encode prunes first (spec A.6; {rule}); ranking "
+                     f"{pr['ranking_s']:.1f} s once, and each encode time below includes its own count search. "
+                     f"Removed: {cut}.")
     L.append("")
     L.append("| scene | codec | setting | bytes | bits/G | PSNR dB | SSIM | encode s | decode s |")
     L.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -823,8 +821,10 @@ def main(argv=None) -> int:
                     help="ablation: re-run the LGS presets with each of these coding tools switched off "
                          "(comma-separated names of refcodec.encoder.TOOLS, 'none-of-them' for all off, or "
                          "'all' for each tool plus none-of-them; default: no ablation)")
+    ap.add_argument("--prune-margin", type=float, default=None, metavar="DB",
+                    help="every LGS encode prunes first (spec A.6) with this margin (refcodec: --prune is 12)")
     ap.add_argument("--prune-psnr", type=float, default=None, metavar="DB",
-                    help="LGS codes the scene after render-based pruning at DB (spec A.6; off by default)")
+                    help="every LGS encode prunes first (spec A.6) to this check-view PSNR")
     ap.add_argument("--up", default="0,-1,0", help="world up for the orbit cameras (default 0,-1,0)")
     ap.add_argument("--md", default=None, help="also write the Markdown tables here")
     ap.add_argument("--json", default=None, help="write all results as JSON here")
@@ -858,6 +858,10 @@ def main(argv=None) -> int:
     if any(p not in PEER_CODECS for p in peers):
         ap.error(f"--peers: choose from {', '.join(PEER_CODECS)} or none")
     up = tuple(float(v) for v in a.up.split(","))
+    if a.prune_margin is not None and a.prune_psnr is not None:
+        ap.error("give --prune-margin or --prune-psnr, not both")
+    prune = ({"margin": a.prune_margin} if a.prune_margin is not None else
+             {"psnr": a.prune_psnr} if a.prune_psnr is not None else None)
     try:
         ablate = [v for v, _ in ablation_variants(a.ablate)] if a.ablate else []
     except ValueError as e:
@@ -872,7 +876,7 @@ def main(argv=None) -> int:
             else f"peers skipped: {why}")
     settings = dict(presets=presets, views=a.views, size=a.size, layers=a.layers,
                     overcomplete=a.overcomplete or 2 * a.layers, curve_preset=curve,
-                    match_peer_bytes=a.match_peer_bytes, ablate=ablate, prune_psnr=a.prune_psnr,
+                    match_peer_bytes=a.match_peer_bytes, ablate=ablate, prune=prune,
                     peers=peers, peer_timeout_s=a.peer_timeout, peer_workers=workers, up=list(up),
                     skip_peer=sorted(":".join(s) for s in skips), peers_unavailable=why or None)
     results = []
@@ -882,7 +886,7 @@ def main(argv=None) -> int:
         scene_peers = [p for p in peers if (name, p) not in skips and (Path(name).stem, p) not in skips]
         r = bench_scene(path, presets, a.views, a.size, curve, a.layers, a.overcomplete, scene_peers, tool,
                         a.peer_timeout, workers, up, log=log, keep_images=bool(a.pictures),
-                        match_peer_bytes=a.match_peer_bytes, ablate=ablate, prune_psnr=a.prune_psnr)
+                        match_peer_bytes=a.match_peer_bytes, ablate=ablate, prune=prune)
         for p in peers:
             if p not in scene_peers:
                 r["peers"].append(dict(codec=p.upper(), status="skipped (--skip-peer)"))
