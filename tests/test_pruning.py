@@ -189,3 +189,14 @@ def test_cli_prune(tmp_path, capsys):
     assert main(["encode", str(src), str(out), "--prune-margin", "5", "--prune-psnr", "40"]) != 0
     # --cameras alone is a usage error, not a traceback
     assert main(["encode", str(src), str(out), "--cameras", str(tmp_path / "cameras.json")]) != 0
+
+
+def test_pruning_with_rate_control():
+    """--target-bytes with --prune: the margin comes from the unpruned fit, the pruned file fits too."""
+    scene, hidden = _with_invisible(seed=10)
+    cams = _cams(scene, n=8)
+    target = len(encode_scene(scene, EncodeOptions(quality="medium", progress=False)))
+    data, order = encode_scene_with_order(scene, EncodeOptions(target_bytes=target, prune_margin=6.0, views=cams,
+                                                               progress=False))
+    assert len(data) <= target and len(order) <= scene.n - len(hidden)
+    assert decode(data).scene.n == len(order)

@@ -2,7 +2,8 @@
 
     python tools/bench/rd_bench.py [scenes...] [--views 8] [--size 256] \
         [--presets max,high,medium,low,preview] [--peers sog,spz] \
-        [--md out.md] [--json out.json] [--plot rd.png] [--pictures DIR] [--ablate all]
+        [--md out.md] [--json out.json] [--plot rd.png] [--pictures DIR] [--ablate all] \
+        [--prune-margin 12 | --prune-psnr DB]
 
 For each scene (default: the ``*.ply`` files in ``../shared/data`` next to the repository), the
 scene is encoded with every LGS preset, decoded, and rendered from ``--views`` orbit cameras
@@ -26,6 +27,11 @@ again with coding tools switched off (``EncodeOptions.disable``; the names are
 on the same cameras and reference renders; the peers are not run again.  Per variant: the bytes at
 the curve preset (``high`` when there is no curve), the LGS bytes at each peer's PSNR and their
 change against all tools on, i.e. what each tool saves.
+
+Pruning (``--prune-margin DB``, the CLI's ``--prune`` at 12; or ``--prune-psnr DB``): every LGS
+encode prunes first (spec A.6, ``EncodeOptions.prune_margin`` / ``prune_psnr``); the ranking
+renders run once per scene and are shared (``EncodeOptions.prune_errors``), so the encode times
+include each encode's own count search but not the ranking, which is reported apart.
 
 Times: LGS encode/decode are in-process calls (scene already in memory); peer times are
 whole-process splat-transform runs (node start-up and reading the PLY included; for SOG the
