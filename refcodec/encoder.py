@@ -15,6 +15,7 @@ from refcodec.coding.quantization import (
 from refcodec.container import schema as S
 from refcodec.container.front import assemble
 from refcodec.layering import assign_layers, opacity_area
+from refcodec.layering.importance import render_opacity_area
 from refcodec.roi import assign_regions
 from refcodec.roi.regions import SOURCE_IDS, RegionSpec
 
@@ -102,6 +103,7 @@ class _Plan:
     geometry: dict = field(default_factory=dict)   # position bits -> _Geometry
     kept: np.ndarray | None = None  # after pruning (spec A.6): the input index of each Gaussian
     pruning: object = None          # its PruneReport
+    render_layers: bool = False     # layers ranked from the renders, with their tilt (spec A.6)
 
 
 @dataclass
@@ -128,7 +130,11 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
         kept, report = prune_by_render(scene, float(o.prune_psnr), o.views, progress=o.progress,
                                        errors=o.prune_errors)
         scene, region = scene.subset(kept), region[kept]
-    layer = assign_layers(scene, o.layers, o.overcomplete, o.first_layer, o.scorer)
+    scorer = o.scorer
+    render_layers = report is not None and scorer is opacity_area
+    if render_layers:                                   # spec A.6: layers ranked from the renders
+        scorer = render_opacity_area(report.errors[kept])
+    layer = assign_layers(scene, o.layers, o.overcomplete, o.first_layer, scorer)
 
     num_regions = len(o.regions) + 1
     counts = np.zeros((num_regions, o.layers), dtype=np.int64)
@@ -143,7 +149,7 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
              for u in range(o.layers * num_regions) if bounds[u + 1] > bounds[u]]
     info = dict(sh_degree=scene.sh_degree, num_layers=o.layers, num_regions=num_regions,
                 total_gaussians=scene.n, reserved=b"\0\0\0")
-    return _Plan(scene, o, info, regions, units, kept=kept, pruning=report)
+    return _Plan(scene, o, info, regions, units, kept=kept, pruning=report, render_layers=render_layers)
 
 
 def _geometry(plan: _Plan, bits: int) -> _Geometry:
@@ -193,7 +199,7 @@ def _code(plan: _Plan, quality) -> bytes:
             payloads.append(dup)
             deps.append(g + 1)
         toc.append(_toc(l, r, S.KIND_ATTRIBUTES, deps + below))   # spec 3.4: lower layers first
-        shifts = np.full(C, layer_tilt(level, l), np.int8)
+        shifts = np.full(C, layer_tilt(level, l, plan.options.layers, plan.render_layers), np.int8)
         shifts[0] = 0                                               # opacity keeps its step
         shifts[S.BASE_CHANNELS:] = 0                                # and SH rest (references, spec A.3)
         q = quantize_attributes(attribute_values(plan.scene, rows), unit_steps(steps, shifts))

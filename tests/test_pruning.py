@@ -126,11 +126,33 @@ def test_encoder_prunes_then_codes_the_smaller_scene():
     data, order = encode_scene_with_order(scene, EncodeOptions(prune_psnr=45.0, views=cams, **opts))
     keep, rep = prune_by_render(scene, 45.0, cams, progress=False)
     assert rep.removed >= len(hidden)
-    # the same file as encoding the kept Gaussians: pruning happens before everything else
-    assert data == encode_scene(scene.subset(keep), EncodeOptions(**opts))
+    # the same file as encoding the kept Gaussians with the render-ranked layering and its tilt
+    from refcodec.layering.importance import render_opacity_area
+    sub = EncodeOptions(scorer=render_opacity_area(rep.errors[keep]), **opts)
+    import refcodec.encoder as enc
+    plan = enc._plan(scene.subset(keep), sub)
+    plan.render_layers = True
+    assert data == enc._code(plan, "medium")
+    assert data != encode_scene(scene.subset(keep), EncodeOptions(**opts))
     dec = decode(data).scene
     assert dec.n == len(keep) == len(order) and np.isin(order, keep).all()
     np.testing.assert_allclose(dec.positions, scene.positions[order], atol=0.05)
+
+
+def test_render_layers_tilt_and_scorer():
+    from refcodec.coding.quantization import layer_tilt
+    from refcodec.layering import opacity_area
+    from refcodec.layering.importance import render_opacity_area
+
+    assert [layer_tilt(3.0, l, 8, True) for l in range(1, 9)] == [0, 0, 0, 0, 0, 1, 1, 3]
+    assert [layer_tilt(3.0, l, 8) for l in range(1, 9)] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert [layer_tilt(0.5, l, 8, True) for l in range(1, 9)] == [0] * 8
+    assert [layer_tilt(3.0, l, 4, True) for l in range(1, 5)] == [0, 1, 1, 3]
+    assert [layer_tilt(3.0, l, 3, True) for l in range(1, 4)] == [0, 0, 0]
+    scene = make_scene(50, seed=4)
+    err = np.linspace(0.0, 1.0, 50)
+    idx = np.arange(10, 40)
+    np.testing.assert_allclose(render_opacity_area(err)(scene, idx), np.sqrt(err[idx] * opacity_area(scene, idx)))
 
 
 def test_index_regions_survive_pruning():

@@ -65,9 +65,15 @@ def position_bits(level: float, sh_degree: int = 0) -> int:
     return int(min(POSITION_BITS, max(MIN_POSITION_BITS, bits)))
 
 
-def layer_tilt(level: float, layer: int) -> int:
-    """Unit step exponent of a layer (all groups but opacity and SH rest)."""
-    return 1 if level >= 1.0 and layer >= 5 else 0
+def layer_tilt(level: float, layer: int, layers: int = 8, render_layers: bool = False) -> int:
+    """Unit step exponent of a layer (all groups but opacity and SH rest; spec A.3). With layers
+    ranked from renders (``render_layers``, spec A.6) and at least 4 layers: shift 3 for the last
+    layer, 1 for the two before it."""
+    if level < 1.0:
+        return 0
+    if render_layers and layers >= 4:
+        return 3 if layer == layers else 1 if layer >= layers - 2 else 0
+    return 1 if layer >= 5 else 0
 
 
 # Balance between the groups (spec A.3): extra half-step exponents b, steps times 2^(b/2), set

@@ -29,4 +29,15 @@ def opacity_volume(scene, idx: np.ndarray) -> np.ndarray:
     return alpha * np.exp(np.clip(scene.scales[idx].astype(np.float64).sum(axis=1), -300, 300))
 
 
+def render_opacity_area(errors: np.ndarray):
+    """The scorer of render-ranked layering (spec A.6): sqrt(removal error x opacity_area), with
+    ``errors`` the scene's per-Gaussian removal errors (refcodec.layering.pruning)."""
+    errors = np.asarray(errors, dtype=np.float64)
+
+    def score(scene, idx: np.ndarray) -> np.ndarray:
+        return np.sqrt(errors[idx] * opacity_area(scene, idx))
+
+    return score
+
+
 SCORERS = {"opacity-area": opacity_area, "opacity-volume": opacity_volume}

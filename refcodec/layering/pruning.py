@@ -22,6 +22,9 @@ the benchmark scenes), the renders do:
 Without cameras from the user, both sets are orbit rings around the scene's robust centre
 (:func:`refcodec.render.orbit_cameras`) at elevations and azimuths of their own. With user
 cameras (e.g. the training views), the ranking uses all of them and the check every fourth.
+The encoder then also layers the kept Gaussians by sqrt(removal error x opacity_area) and
+coarsens its last layers harder (``refcodec.layering.importance.render_opacity_area``,
+``refcodec.coding.quantization.layer_tilt``; spec A.6 item 5).
 Encoder only: the decoder never sees this (a pruned scene is just a smaller scene).
 """
 from __future__ import annotations
@@ -51,6 +54,7 @@ class PruneReport:
     check_psnr: float          # check views, pruned scene against the original (inf: none removed)
     min_psnr: float
     trials: list               # (removed, check PSNR) of each bisection step
+    errors: np.ndarray | None = None  # removal errors of every input Gaussian (the ranking)
 
 
 def _rings(positions, rings, size: int, up) -> list:
@@ -148,7 +152,7 @@ def prune_by_render(scene, min_psnr: float, cameras=None, max_fraction: float = 
     n = scene.n
     rank_cams, check = views(scene, cameras)
     if n == 0:
-        return np.arange(0), PruneReport(0, 0, math.inf, min_psnr, [])
+        return np.arange(0), PruneReport(0, 0, math.inf, min_psnr, [], np.zeros(0))
     if errors is not None and np.shape(errors) != (n,):
         raise ValueError(f"errors must hold one value per Gaussian ({n})")
     err = removal_errors(scene, rank_cams, progress) if errors is None else np.asarray(errors, np.float64)
@@ -179,4 +183,4 @@ def prune_by_render(scene, min_psnr: float, cameras=None, max_fraction: float = 
                 else:
                     hi = mid
     keep = np.sort(order[lo:])
-    return keep, PruneReport(lo, n, lo_psnr, min_psnr, trials)
+    return keep, PruneReport(lo, n, lo_psnr, min_psnr, trials, err)
