@@ -2,8 +2,8 @@
 
 A trained scene holds many Gaussians that no view sees much of: hidden inside objects, behind
 others, or the same colour as what lies behind them. Their bytes buy nothing. Opacity or size
-does not find them (pruning 1% by opacity costs more render error than 10% by this score on
-the benchmark scenes), the renders do:
+does not find them (on plant, removing 5% by opacity leaves 51.6 dB PSNR, 5% by this score
+74.5 dB), the renders do:
 
 1. **Rank.** Render the scene from the ranking cameras; for each Gaussian, sum over the views
    its *removal error*, the mean over pixels of the squared change of the image were that
@@ -85,22 +85,18 @@ def downscaled(cam, max_side: int = MAX_SIDE):
                    cy=cam.cy * h / cam.height, width=w, height=h)
 
 
-def _tensors(scene):
-    from refcodec.render import GaussianTensors
-    return GaussianTensors.from_scene(scene)
-
-
 def removal_errors(scene, cameras, progress: bool | None = None) -> np.ndarray:
     """(N,) float64: per Gaussian, the sum over ``cameras`` of the mean squared change per pixel
     (summed over the 3 channels) of the render were it alone removed."""
     import torch
 
+    from refcodec.render import GaussianTensors
     from refcodec.render.torch_renderer import render_torch
 
     err = np.zeros(scene.n, dtype=np.float64)
     if scene.n == 0:
         return err
-    g = _tensors(scene)
+    g = GaussianTensors.from_scene(scene)
     with torch.no_grad():
         for cam in tqdm(cameras, desc="pruning: ranking", unit="view", leave=False,
                         disable=None if progress is None else not progress):
