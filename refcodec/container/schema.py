@@ -1,4 +1,4 @@
-"""The LGS 3.0 byte layout, declared once with ``construct`` (spec 3-5).
+"""The LGS 4.0 byte layout, declared once with ``construct`` (spec 3-5).
 
 Encoder and decoder both import these structs; there is no second hand-written reader or
 writer. All integers are little-endian. Section numbers refer to spec/lgs-4.0.md.
