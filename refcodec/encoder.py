@@ -9,8 +9,8 @@ from tqdm import tqdm
 from refcodec.coding import attributes, duplicates, geometry, morton
 from refcodec.coding.axes import canonical_scene
 from refcodec.coding.quantization import (
-    attribute_steps, attribute_values, layer_tilt, position_bits, position_grid, quality_id, quality_level,
-    quantize_attributes, quantize_positions, unit_steps,
+    attribute_steps, attribute_values, coarsen_positions, layer_position_shift, layer_tilt, position_bits,
+    position_grid, quality_id, quality_level, quantize_attributes, quantize_positions, unit_steps,
 )
 from refcodec.container import schema as S
 from refcodec.container.front import assemble
@@ -100,7 +100,7 @@ class _Plan:
     info: dict                  # scene info without quality/steps/num_segments/origin/voxel
     regions: list               # ROI table entries
     units: list                 # (layer, region, row indices) in file order (spec 3.5)
-    geometry: dict = field(default_factory=dict)   # position bits -> _Geometry
+    geometry: dict = field(default_factory=dict)   # (position bits, per-unit shifts) -> _Geometry
     kept: np.ndarray | None = None  # after pruning (spec A.6): the input index of each Gaussian
     pruning: object = None          # its PruneReport
     render_layers: bool = False     # layers ranked from the renders, with their tilt (spec A.6)
@@ -152,25 +152,29 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     return _Plan(scene, o, info, regions, units, kept=kept, pruning=report, render_layers=render_layers)
 
 
-def _geometry(plan: _Plan, bits: int) -> _Geometry:
-    """Positions on a ``bits``-bit grid; each unit's decoding order and coded geometry, with
-    octree contexts from the region's lower layers (spec 5.1)."""
-    if bits in plan.geometry:
-        return plan.geometry[bits]
+def _geometry(plan: _Plan, level: float) -> _Geometry:
+    """Positions on the level's grid (each unit's coarsened by its position shift, spec A.6);
+    each unit's decoding order and coded geometry, with octree contexts from the region's lower
+    layers (spec 5.1)."""
+    bits = position_bits(level, plan.scene.sh_degree)
+    shifts = tuple(layer_position_shift(level, l, plan.options.layers, plan.render_layers, bits)
+                   for l, _, _ in plan.units)
+    if (bits, shifts) in plan.geometry:
+        return plan.geometry[bits, shifts]
     origin, voxel = position_grid(plan.scene.positions, bits)
     qpos = quantize_positions(plan.scene.positions, origin, voxel)
     methods = [geometry.METHOD_GAPS]
     methods.append(geometry.CTX_MODE_LEVEL if "geometry_contexts" in plan.options.disable else geometry.CTX_MODE_FULL)
     lower: dict = {}
     out = []
-    for l, r, idx in plan.units:
-        order, uniq, mult = _unit_order(qpos[idx])
+    for (l, r, idx), shift in zip(plan.units, shifts):
+        order, uniq, mult = _unit_order(coarsen_positions(qpos[idx], shift))
         low = geometry.LowerOccupancy(list(lower.get(r, [])))
         out.append((idx[order], np.repeat(uniq, mult), geometry.encode(uniq, low, methods),
                     duplicates.encode(mult)))
         lower.setdefault(r, []).append(uniq)
-    plan.geometry = {bits: _Geometry(origin, voxel, out)}      # keep one grid at a time
-    return plan.geometry[bits]
+    plan.geometry = {(bits, shifts): _Geometry(origin, voxel, out)}      # keep one grid at a time
+    return plan.geometry[bits, shifts]
 
 
 def _code(plan: _Plan, quality) -> bytes:
@@ -179,7 +183,7 @@ def _code(plan: _Plan, quality) -> bytes:
     sh = plan.scene.sh_degree
     steps = attribute_steps(sh, level)
     bits = position_bits(level, sh)
-    geo = _geometry(plan, bits)
+    geo = _geometry(plan, level)
     tools = set(TOOLS) - set(plan.options.disable)
     C = steps.size
     grid_shift = max(0, bits - 9)
@@ -255,7 +259,7 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
         data, level = _fit_size(plan, int(o.target_bytes))
     else:
         data, level = _code(plan, o.quality), quality_level(o.quality)
-    geo = _geometry(plan, position_bits(level, plan.scene.sh_degree))
+    geo = _geometry(plan, level)
     order = np.concatenate([u[0] for u in geo.units]) if geo.units else np.zeros(0, np.int64)
     if plan.kept is not None:
         order = plan.kept[order]

@@ -175,10 +175,10 @@ def test_normalize_freqs():
 
 def test_choose_lanes_log2():
     assert rans.choose_lanes_log2(0) == 0
-    assert rans.TARGET_STEPS == 512
-    assert rans.choose_lanes_log2(512) == 0
-    assert rans.choose_lanes_log2(513) == 1
-    assert rans.choose_lanes_log2(2_000_000) == 12
+    assert rans.TARGET_STEPS == 1024
+    assert rans.choose_lanes_log2(1024) == 0
+    assert rans.choose_lanes_log2(1025) == 1
+    assert rans.choose_lanes_log2(5_000_000) == 12
     assert rans.choose_lanes_log2(2048, target_steps=2048) == 0
     assert rans.choose_lanes_log2(2_000_000, target_steps=2048) == 10
     assert rans.choose_lanes_log2(10**9) == 12

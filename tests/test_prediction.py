@@ -52,9 +52,10 @@ def test_merge_distinct_matches_unique(parts):
 
 
 def test_geometry_encoder_keeps_octree_only_when_it_pays():
-    """spec A.4: a dense block of voxels (every cell occupied) codes far smaller as an octree;
-    scattered voxels stay Morton gaps."""
-    g = np.stack(np.meshgrid(*[np.arange(32)] * 3, indexing="ij"), -1).reshape(-1, 3) + 1000
+    """spec A.4: a dense block of voxels (every cell occupied, not aligned to the Morton order's
+    blocks, which would make nearly every gap 0) codes smaller as an octree; scattered voxels
+    stay Morton gaps."""
+    g = np.stack(np.meshgrid(*[np.arange(32)] * 3, indexing="ij"), -1).reshape(-1, 3) + 1003
     dense = np.sort(morton.encode(g.astype(np.uint16)))
     method = geometry.GeometryPayload.parse(geometry.encode(dense)).method
     assert method == geometry.CTX_MODE_FULL

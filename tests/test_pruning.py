@@ -155,6 +155,42 @@ def test_render_layers_tilt_and_scorer():
     np.testing.assert_allclose(render_opacity_area(err)(scene, idx), np.sqrt(err[idx] * opacity_area(scene, idx)))
 
 
+def test_last_layer_position_shift():
+    from refcodec.coding.quantization import coarsen_positions, layer_position_shift
+
+    assert [layer_position_shift(3.0, l, 8, True, 13) for l in range(1, 9)] == [0] * 7 + [2]
+    assert [layer_position_shift(3.0, l, 8, False, 13) for l in range(1, 9)] == [0] * 8
+    assert layer_position_shift(0.5, 8, 8, True, 16) == 0          # where the tilt starts
+    assert layer_position_shift(3.0, 3, 3, True, 13) == 0          # fewer than 4 layers
+    assert [layer_position_shift(9.0, 8, 8, True, b) for b in (6, 7, 8)] == [0, 1, 2]  # B >= 6
+    q = np.array([[0, 1, 2], [3, 4, 65535], [7, 8, 65532]], np.uint16)
+    np.testing.assert_array_equal(coarsen_positions(q, 2), [[2, 2, 2], [2, 6, 65534], [6, 10, 65534]])
+    assert coarsen_positions(q, 0) is q
+
+
+def test_pruned_last_layer_lies_on_a_coarser_grid():
+    """spec A.6 item 6: the last layer's voxels are cell centres of a 4x coarser grid, and the
+    octree spends almost nothing on the two levels that fixes."""
+    from refcodec.coding import geometry
+    from refcodec.coding.morton import distinct_sorted
+
+    scene, _ = _with_invisible(n=600, seed=9)
+    res = decode(encode_scene(scene, EncodeOptions(prune_psnr=45.0, views=_cams(scene, n=8), quality="medium",
+                                                   progress=False)))
+    info = res.front.info
+    q = np.rint((res.scene.positions.astype(np.float64) - np.asarray(info.origin, np.float64))
+                / np.asarray(info.voxel_size, np.float64)).astype(np.int64)
+    last = np.asarray(res.layer) == info.num_layers
+    assert last.sum() > 100 and np.all(q[last] % 4 == 2)
+    assert not np.all(q[~last] % 4 == 2)
+    rng = np.random.default_rng(1)
+    codes = distinct_sorted(np.sort(rng.integers(0, 1 << 39, 3000).astype(np.uint64)))   # 13 bits an axis
+    coarse = distinct_sorted(codes >> np.uint64(6))
+    centred = (coarse << np.uint64(6)) | np.uint64(7 << 3)          # coordinates (x >> 2 << 2) + 2
+    octree = (geometry.CTX_MODE_FULL,)
+    assert len(geometry.encode(centred, methods=octree)) <= len(geometry.encode(coarse, methods=octree)) + 48
+
+
 def test_index_regions_survive_pruning():
     scene, hidden = _with_invisible(seed=6)
     cams = _cams(scene, n=8)

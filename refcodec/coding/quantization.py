@@ -65,6 +65,28 @@ def position_bits(level: float, sh_degree: int = 0) -> int:
     return int(min(POSITION_BITS, max(MIN_POSITION_BITS, bits)))
 
 
+def layer_position_shift(level: float, layer: int, layers: int = 8, render_layers: bool = False,
+                         bits: int = POSITION_BITS) -> int:
+    """Extra position coarsening of a layer, in bits (spec A.6 item 6): with layers ranked from
+    renders, at least 4 layers and L >= 1 (where the tilt starts), the last layer's positions
+    lie on a grid 2^2 times coarser; never below MIN_POSITION_BITS. 0 otherwise."""
+    if level < 1.0 or not render_layers or layers < 4 or layer != layers:
+        return 0
+    return max(0, min(LAST_LAYER_POSITION_SHIFT, bits - MIN_POSITION_BITS))
+
+
+LAST_LAYER_POSITION_SHIFT = 2
+
+
+def coarsen_positions(q: np.ndarray, shift: int) -> np.ndarray:
+    """Voxel coordinates moved to the centre of their cell of a grid 2^shift times coarser:
+    (q >> s << s) + 2^(s-1); stays below 2^B for q < 2^B."""
+    if shift <= 0:
+        return q
+    q = np.asarray(q).astype(np.int64)
+    return (((q >> shift) << shift) + (1 << (shift - 1))).astype(np.uint16)
+
+
 def layer_tilt(level: float, layer: int, layers: int = 8, render_layers: bool = False) -> int:
     """Unit step exponent of a layer (all groups but opacity and SH rest; spec A.3). With layers
     ranked from renders (``render_layers``, spec A.6) and at least 4 layers: shift 3 for the last

@@ -43,7 +43,7 @@ PROB_SCALE = 1 << PROB_BITS          # M = 4096
 RANS_L = 1 << 16                     # lower bound of the state interval
 MAX_LANES_LOG2 = 12                  # spec 6.4: lanes_log2 <= 12
 MAX_NSYM = 136                       # spec 6.2/6.3: hybrid-uint alphabet
-TARGET_STEPS = 512                   # encoder's aim for the number of steps (not normative)
+TARGET_STEPS = 1024                  # encoder's aim for the number of steps (not normative)
 
 _SLOT_MASK = PROB_SCALE - 1
 _XMAX_SHIFT = 20   # encoder: x_max(f) = ((RANS_L >> PROB_BITS) << 16) * f = f << 20
@@ -101,7 +101,9 @@ def choose_lanes_log2(n: int, target_steps: int = TARGET_STEPS) -> int:
 
     Few lanes keep the per-lane overhead (a 4-byte final state each) small; enough lanes
     keep the number of decoder steps, which is what a vectorized decoder pays per call
-    (roughly 10-20 us each), at ``target_steps`` (default 512; measured on biker: +0.5% bytes, half the decode time of 2048) or fewer.  Above
+    (roughly 10-20 us each), at ``target_steps`` or fewer (default 1024: against 512, plant
+    with --prune at level 2.5 0.5% smaller, decode 0.139 -> 0.163 s; a 150k SH3 scene 0.5%
+    smaller, decode 0.226 -> 0.261 s; against 2048, plant 0.3% larger, decode 0.223 s).  Above
     ``target_steps * 4096`` symbols it returns 12 (more steps then).
     Not normative: a decoder accepts any lanes_log2 in 0..12.
     """
