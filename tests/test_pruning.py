@@ -84,6 +84,28 @@ def _with_invisible(n=300, extra=60, seed=2) -> tuple[Scene, np.ndarray]:
     return Scene.concat([s, hidden]), np.arange(n, n + extra)
 
 
+def test_views_render_concurrently_with_the_serial_results():
+    """Ranking and check renders run two views at a time; the results equal one view at a time
+    on one thread, and torch's thread setting is restored."""
+    from refcodec.layering.pruning import _renders
+    from refcodec.render import render
+
+    scene = make_scene(200, seed=7)
+    cams = _cams(scene, n=3)
+    before = torch.get_num_threads()
+    g = GaussianTensors.from_scene(scene)
+    serial = np.zeros(scene.n)
+    with torch.no_grad():
+        for cam in cams:
+            out = render_torch(g.means, g.log_scales, g.quats, g.opacity_logits, g.sh, cam, return_removal=True,
+                               num_threads=1)
+            serial += out["removal"].numpy() / (cam.width * cam.height)
+        plain = [render(scene, cam, backend="torch")["rgb"].clamp(0.0, 1.0).numpy() for cam in cams]
+    np.testing.assert_array_equal(removal_errors(scene, cams, progress=False), serial)
+    assert all(np.array_equal(a, b) for a, b in zip(_renders(scene, cams), plain))
+    assert torch.get_num_threads() == before
+
+
 def test_prune_removes_what_no_view_shows_and_keeps_the_check_psnr():
     scene, hidden = _with_invisible()
     cams = _cams(scene, n=8)
