@@ -252,11 +252,19 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
     o = options or EncodeOptions()
     if o.target_bytes is None:
         quality_level(o.quality)  # validate the quality before the expensive part
+    asked = o
     if o.prune_margin is not None:
         o = _margin_rule(scene, o)
     plan = _plan(scene, o)
     if o.target_bytes is not None:
         data, level = _fit_size(plan, int(o.target_bytes))
+        if asked.prune_margin is not None and o.prune_psnr is not None:
+            # spec A.6 item 3 with a byte target: the pruned file reaches a finer level than the
+            # unpruned one at the same bytes, so the reference is taken again at the level reached
+            o = replace(_margin_rule(scene, replace(asked, target_bytes=None, quality=level)),
+                        target_bytes=asked.target_bytes)
+            plan = _plan(scene, o)
+            data, level = _fit_size(plan, int(o.target_bytes))
     else:
         data, level = _code(plan, o.quality), quality_level(o.quality)
     geo = _geometry(plan, level)

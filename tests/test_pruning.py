@@ -271,12 +271,23 @@ def test_cli_prune(tmp_path, capsys):
     assert main(["encode", str(src), str(out), "--cameras", str(tmp_path / "cameras.json")]) != 0
 
 
-def test_pruning_with_rate_control():
-    """--target-bytes with --prune: the margin comes from the unpruned fit, the pruned file fits too."""
+def test_pruning_with_rate_control(monkeypatch):
+    """--target-bytes with --prune: the margin comes first from the unpruned fit, then again from
+    the unpruned file at the level the pruned fit reached (spec A.6 item 3); the file fits."""
+    import refcodec.encoder as enc
+
     scene, hidden = _with_invisible(seed=10)
     cams = _cams(scene, n=8)
     target = len(encode_scene(scene, EncodeOptions(quality="medium", progress=False)))
+    calls, fits = [], []
+    rule, fit = enc._margin_rule, enc._fit_size
+    monkeypatch.setattr(enc, "_margin_rule", lambda sc, o: calls.append(o) or rule(sc, o))
+    monkeypatch.setattr(enc, "_fit_size", lambda plan, t: fits.append(fit(plan, t)) or fits[-1])
     data, order = encode_scene_with_order(scene, EncodeOptions(target_bytes=target, prune_margin=6.0, views=cams,
                                                                progress=False))
     assert len(data) <= target and len(order) <= scene.n - len(hidden)
     assert decode(data).scene.n == len(order)
+    assert len(fits) == 3                   # the unpruned fit (the first rule), then two pruned fits
+    pruned_fits = fits[1:]
+    assert len(calls) == 2 and calls[0].target_bytes == target and calls[1].target_bytes is None
+    assert calls[1].quality == pruned_fits[0][1] and data == pruned_fits[1][0]

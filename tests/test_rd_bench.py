@@ -233,3 +233,33 @@ def test_bench_with_pruning(tiny_ply, monkeypatch):
     for row in r["lgs"]:
         assert row["bits_per_gaussian"] == pytest.approx(8.0 * row["bytes"] / 1200)
     assert "prunes first" in rd_bench.markdown([r], dict(views=1, size=48))
+
+
+def test_target_fractions(tiny_ply, monkeypatch):
+    """--target-fractions: LGS rate-controlled to F x the peer's bytes, and whether it reaches the
+    peer's PSNR; the fake peer is LGS medium plus 1,000 bytes, so at F = 1 LGS meets it."""
+    from refcodec.decoder import decode
+    from refcodec.encoder import EncodeOptions, encode_scene
+
+    def fake_peer(codec, tool, src, tmp, original, cams, ref, *rest):
+        data = encode_scene(original, EncodeOptions(layers=3, overcomplete=6, quality="medium", progress=False))
+        row = dict(codec=codec.upper(), setting="fake", status="ok", bytes=len(data) + 1000,
+                   bits_per_gaussian=0.0, encode_s=0.0, decode_s=0.0, axes="identity", gaussians=original.n)
+        row.update(rd_bench.score(ref, rd_bench.render_all(decode(data).scene, cams)))
+        return row
+
+    monkeypatch.setattr(rd_bench, "_run_peer", fake_peer)
+    r = rd_bench.bench_scene(str(tiny_ply), ("high", "low"), views=1, size=48, layers=3, peers=["sog", "spz"],
+                             tool=object(), match_peer_bytes=False, fractions={"sog": 1.0, "spz": 0.3},
+                             log=lambda m: None)
+    sog, spz = r["comparisons"]
+    assert sog["lgs_at_fraction"]["fraction"] == 1.0 and sog["lgs_at_fraction"]["meets"] is True
+    assert sog["lgs_at_fraction"]["bytes"] <= sog["peer_bytes"]
+    assert spz["lgs_at_fraction"]["bytes"] <= int(0.3 * spz["peer_bytes"]) and spz["lgs_at_fraction"]["meets"] is False
+    md = rd_bench.markdown([r], dict(views=1, size=48))
+    assert "| fraction |" in md and "| yes |" in md and "| no |" in md
+    assert rd_bench._parse_fractions("sog=0.70, spz=0.6") == {"sog": 0.7, "spz": 0.6}
+    assert rd_bench._parse_fractions(None) == {}
+    for bad in ("sog", "xyz=0.5", "spz=0", "spz=abc"):
+        with pytest.raises(ValueError):
+            rd_bench._parse_fractions(bad)

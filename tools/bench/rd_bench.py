@@ -3,7 +3,7 @@
     python tools/bench/rd_bench.py [scenes...] [--views 8] [--size 256] \
         [--presets max,high,medium,low,preview] [--peers sog,spz] \
         [--md out.md] [--json out.json] [--plot rd.png] [--pictures DIR] [--ablate all] \
-        [--prune-margin 12 | --prune-psnr DB]
+        [--prune-margin 12 | --prune-psnr DB] [--target-fractions sog=0.70,spz=0.60]
 
 For each scene (default: the ``*.ply`` files in ``../shared/data`` next to the repository), the
 scene is encoded with every LGS preset, decoded, and rendered from ``--views`` orbit cameras
@@ -19,7 +19,10 @@ when their axis convention differs (reported).  Each peer has one point, so the 
 "LGS bytes at the peer's PSNR" (log-linear interpolation of bytes over PSNR on the LGS preset
 curve) and "LGS PSNR at the peer's bytes"; a BD-rate is printed only when both curves have at
 least 2 points.  With rate control in the encoder (``EncodeOptions.target_bytes``) LGS is also
-encoded to each peer's size and scored (``--no-match-peer-bytes`` skips it).
+encoded to each peer's size and scored (``--no-match-peer-bytes`` skips it), and with
+``--target-fractions sog=0.70,spz=0.60`` to those fractions of each peer's bytes, reported as
+meeting the target when its PSNR reaches the peer's (the size targets checked directly, without
+interpolation).
 
 Ablation (``--ablate``, like the paper's Fig. 8): for each variant the LGS preset sweep is run
 again with coding tools switched off (``EncodeOptions.disable``; the names are
@@ -175,7 +178,8 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
                 layers: int = 8, overcomplete: int | None = None, peers=PEER_CODECS, tool=None,
                 peer_timeout: float = 600.0, peer_workers: int | None = None, up=(0.0, -1.0, 0.0),
                 workdir: str | None = None, log=print, keep_images: bool = False,
-                match_peer_bytes: bool = True, ablate=None, prune: dict | None = None) -> dict:
+                match_peer_bytes: bool = True, ablate=None, prune: dict | None = None,
+                fractions: dict | None = None) -> dict:
     """Bench one scene; ``ablate``: ablation variants (see ``ablation_variants``), None or empty
     for none; ``prune``: every LGS encode prunes first (spec A.6), ``{"margin": DB}`` or
     ``{"psnr": DB}`` (``EncodeOptions.prune_margin`` / ``prune_psnr``); the ranking renders run
@@ -257,6 +261,13 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
             c = compare(res["lgs"], pr)
             if match_peer_bytes:
                 c["lgs_matched"] = _lgs_at_bytes(original, pr["bytes"], layers, overcomplete, cams, ref, log, enc_opts)
+            frac = (fractions or {}).get(pr["codec"].lower())
+            if frac:
+                row = _lgs_at_bytes(original, int(frac * pr["bytes"]), layers, overcomplete, cams, ref, log, enc_opts)
+                if row is not None:
+                    row.update(fraction=frac, meets=row["psnr"] == "inf" or (_num(row["psnr"]) is not None
+                                                                          and row["psnr"] >= float(pr["psnr"])))
+                c["lgs_at_fraction"] = row
             res["comparisons"].append(c)
     if variants:
         res["ablation"] = _ablation(original, variants, want, presets, ablation_preset, full_preset_bytes,
@@ -400,6 +411,24 @@ def _lgs_at_bytes(original, target: int, layers: int, overcomplete, cams, ref, l
     return row
 
 
+def _parse_fractions(text) -> dict:
+    """``"sog=0.70,spz=0.60"`` -> {"sog": 0.7, "spz": 0.6}; None or "" -> {}."""
+    out = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, sep, val = part.partition("=")
+        name = name.strip().lower()
+        try:
+            f = float(val)
+        except ValueError:
+            f = float("nan")
+        if not sep or name not in PEER_CODECS or not 0.0 < f <= 10.0:
+            raise ValueError(f"expected PEER=F with PEER in {', '.join(PEER_CODECS)} and 0 < F <= 10, got {part!r}")
+        out[name] = f
+    return out
+
+
 def _is_compressed_ply(path) -> bool:
     try:
         from refcodec.io.load import detect_format
@@ -524,6 +553,19 @@ def markdown(results: list, settings: dict) -> str:
                      f"{'-' if b is None else f'{b:,.0f}'} | {_fmt(c['lgs_bytes_ratio'], 3)} | "
                      f"{_fmt(c['lgs_psnr_at_peer_bytes'])} | {_fmt(c['lgs_psnr_gain_db'], 2)} | {matched} | "
                      f"{'-' if bd is None else f'{bd:+.1f}%'} |")
+    fr = [(sc, c) for sc, c in comps if c.get("lgs_at_fraction")]
+    if fr:
+        L.append("")
+        L.append("LGS encoded with rate control to a fraction of each peer's bytes (`--target-fractions`): "
+                 "it meets the target when its PSNR is at least the peer's:")
+        L.append("")
+        L.append("| scene | peer | peer bytes | peer PSNR | fraction | LGS bytes | LGS PSNR | LGS SSIM | meets |")
+        L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        for sc, c in fr:
+            m = c["lgs_at_fraction"]
+            L.append(f"| {sc} | {c['peer']} | {c['peer_bytes']:,} | {_fmt(c['peer_psnr'])} | {m['fraction']:.2f} | "
+                     f"{m['bytes']:,} ({m['bytes'] / c['peer_bytes']:.3f}) | {_fmt(m['psnr'])} | {m['ssim']:.4f} | "
+                     f"{'yes' if m['meets'] else 'no'} |")
     for r in results:
         if r.get("ablation"):
             L.append("")
@@ -823,6 +865,9 @@ def main(argv=None) -> int:
                     help="do not run CODEC (sog/spz) on the scene whose file name is SCENE; repeatable")
     ap.add_argument("--match-peer-bytes", action=argparse.BooleanOptionalAction, default=True,
                     help="also encode LGS with rate control to each peer's size and score it (default on)")
+    ap.add_argument("--target-fractions", default=None, metavar="PEER=F,...",
+                    help="also encode LGS with rate control to F x each peer's bytes and report whether its "
+                         "PSNR reaches the peer's (the issue's targets: sog=0.70,spz=0.60; default: off)")
     ap.add_argument("--ablate", default=None, metavar="TOOLS",
                     help="ablation: re-run the LGS presets with each of these coding tools switched off "
                          "(comma-separated names of refcodec.encoder.TOOLS, 'none-of-them' for all off, or "
@@ -872,6 +917,10 @@ def main(argv=None) -> int:
         ablate = [v for v, _ in ablation_variants(a.ablate)] if a.ablate else []
     except ValueError as e:
         ap.error(f"--ablate: {e}")
+    try:
+        fractions = _parse_fractions(a.target_fractions)
+    except ValueError as e:
+        ap.error(f"--target-fractions: {e}")
     skips = {tuple(s.lower().rsplit(":", 1)) for s in a.skip_peer}
     workers = a.peer_workers if a.peer_workers is not None else P.default_workers()
 
@@ -882,7 +931,7 @@ def main(argv=None) -> int:
             else f"peers skipped: {why}")
     settings = dict(presets=presets, views=a.views, size=a.size, layers=a.layers,
                     overcomplete=a.overcomplete or 2 * a.layers, curve_preset=curve,
-                    match_peer_bytes=a.match_peer_bytes, ablate=ablate, prune=prune,
+                    match_peer_bytes=a.match_peer_bytes, ablate=ablate, prune=prune, target_fractions=fractions,
                     peers=peers, peer_timeout_s=a.peer_timeout, peer_workers=workers, up=list(up),
                     skip_peer=sorted(":".join(s) for s in skips), peers_unavailable=why or None)
     results = []
@@ -892,7 +941,7 @@ def main(argv=None) -> int:
         scene_peers = [p for p in peers if (name, p) not in skips and (Path(name).stem, p) not in skips]
         r = bench_scene(path, presets, a.views, a.size, curve, a.layers, a.overcomplete, scene_peers, tool,
                         a.peer_timeout, workers, up, log=log, keep_images=bool(a.pictures),
-                        match_peer_bytes=a.match_peer_bytes, ablate=ablate, prune=prune)
+                        match_peer_bytes=a.match_peer_bytes, ablate=ablate, prune=prune, fractions=fractions)
         for p in peers:
             if p not in scene_peers:
                 r["peers"].append(dict(codec=p.upper(), status="skipped (--skip-peer)"))
