@@ -65,6 +65,9 @@ def position_bits(level: float, sh_degree: int = 0) -> int:
     return int(min(POSITION_BITS, max(MIN_POSITION_BITS, bits)))
 
 
+LAST_LAYER_POSITION_SHIFT = 2    # bits (spec A.6 item 6)
+
+
 def layer_position_shift(level: float, layer: int, layers: int = 8, render_layers: bool = False,
                          bits: int = POSITION_BITS) -> int:
     """Extra position coarsening of a layer, in bits (spec A.6 item 6): with layers ranked from
@@ -73,9 +76,6 @@ def layer_position_shift(level: float, layer: int, layers: int = 8, render_layer
     if level < 1.0 or not render_layers or layers < 4 or layer != layers:
         return 0
     return max(0, min(LAST_LAYER_POSITION_SHIFT, bits - MIN_POSITION_BITS))
-
-
-LAST_LAYER_POSITION_SHIFT = 2
 
 
 def coarsen_positions(q: np.ndarray, shift: int) -> np.ndarray:

@@ -137,15 +137,13 @@ def removal_errors(scene, cameras, progress: bool | None = None) -> np.ndarray:
 def _renders(scene, cameras) -> list:
     import torch
 
-    from refcodec.render import GaussianTensors
-    from refcodec.render.torch_renderer import render_torch
+    from refcodec.render import GaussianTensors, render
 
-    g = GaussianTensors.from_scene(scene)
+    g = GaussianTensors.from_scene(scene)           # converted once for all views
 
     def one(cam):
-        with torch.no_grad():
-            rgb = render_torch(g.means, g.log_scales, g.quats, g.opacity_logits, g.sh, cam)["rgb"]
-        return rgb.clamp(0.0, 1.0).numpy()
+        with torch.no_grad():       # threads set by _per_view
+            return render(g, cam, backend="torch", num_threads=None)["rgb"].clamp(0.0, 1.0).numpy()
 
     return _per_view(one, cameras)
 
