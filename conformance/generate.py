@@ -17,8 +17,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from conformance.run import reference_decode  # noqa: E402
-from refcodec.container import info_dict, read_front, region_dicts, toc_dicts  # noqa: E402
-from refcodec.decoder import extract  # noqa: E402
+from refcodec.format.front import info_dict, read_front, region_dicts, toc_dicts  # noqa: E402
+from refcodec.format.decode import extract  # noqa: E402
 from refcodec.encoder import EncodeOptions, encode_scene  # noqa: E402
 from refcodec.io.synthetic import make_scene, object_boxes, with_rest_palette  # noqa: E402
 from refcodec.roi import RegionSpec  # noqa: E402
@@ -42,7 +42,7 @@ def _with_ancillary(data: bytes) -> bytes:
         e["deps"] = [d + 1 if d >= at else d for d in e["deps"]]
     info = info_dict(fm)
     info["num_segments"] += 1
-    from refcodec.container import assemble
+    from refcodec.format.front import assemble
     return assemble(info, region_dicts(fm), toc, payloads)
 
 

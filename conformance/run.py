@@ -22,8 +22,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def reference_decode(blob: bytes, levels, strict: bool) -> dict:
-    from refcodec.decoder import canonical_dump, decode
-    from refcodec.errors import LGSError
+    from refcodec.format.decode import canonical_dump, decode
+    from refcodec.format.errors import LGSError
     try:
         res = decode(blob, levels, strict=strict)
     except LGSError as e:

@@ -1,9 +1,9 @@
 """refcodec: reference encoder and decoder for LGS (Layered Gaussian Splats).
 
-The decode path (``refcodec.container``, ``refcodec.coding``, ``refcodec.io``,
-``refcodec.decoder``) depends on numpy, construct and plyfile only.
+``refcodec.format`` is the normative decode path (numpy and construct only); ``refcodec.encoder``
+holds the encoder's choices; ``refcodec.io`` reads and writes scene files.
 """
-from refcodec.scene import Scene
+from refcodec.format.scene import Scene
 
 __version__ = "4.0.0"
 __all__ = ["Scene", "__version__"]

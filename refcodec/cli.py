@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from refcodec.errors import LGSError
+from refcodec.format.errors import LGSError
 
 EPILOG = "Errors are printed on one line; the exit status is 1 for bad input, 2 for bad usage."
 
@@ -133,7 +133,7 @@ def _cmd_encode(a) -> int:
         specs += property_regions(scene, a.roi_property)
     margin = a.prune_margin
     if a.prune and margin is None and a.prune_psnr is None:
-        from refcodec.layering.pruning import DEFAULT_MARGIN
+        from refcodec.encoder.layering.pruning import DEFAULT_MARGIN
         margin = DEFAULT_MARGIN
     if margin is not None and a.prune_psnr is not None:
         raise ValueError("give --prune-margin or --prune-psnr, not both")
@@ -161,15 +161,15 @@ def _cmd_encode(a) -> int:
 
 
 def _selection(a, front):
-    from refcodec.decoder import resolve_levels
+    from refcodec.format.decode import resolve_levels
     return resolve_levels(front, a.level, _parse_roi_levels(a.roi))
 
 
 def _cmd_decode(a) -> int:
     import numpy as np
 
-    from refcodec.container import read_front
-    from refcodec.decoder import canonical_dump, decode
+    from refcodec.format.front import read_front
+    from refcodec.format.decode import canonical_dump, decode
     from refcodec.io.ply import write_ply
 
     data = _read(a.input, a.max_bytes)
@@ -194,8 +194,8 @@ def _cmd_decode(a) -> int:
 
 
 def _cmd_extract(a) -> int:
-    from refcodec.container import read_front
-    from refcodec.decoder import extract
+    from refcodec.format.front import read_front
+    from refcodec.format.decode import extract
 
     data = _read(a.input, a.max_bytes)
     out = extract(data, _selection(a, read_front(data, a.max_gaussians)), max_gaussians=a.max_gaussians)
@@ -220,9 +220,9 @@ def _cmd_demo(a) -> int:
 
 
 def _cmd_render(a) -> int:
-    from refcodec.container import read_front
-    from refcodec.container.schema import MAGIC
-    from refcodec.decoder import decode
+    from refcodec.format.front import read_front
+    from refcodec.format.schema import MAGIC
+    from refcodec.format.decode import decode
     from refcodec.io.load import load_scene
     from refcodec.render import orbit_cameras, render_views, save_png
     from refcodec.render.pictures import level_sheet

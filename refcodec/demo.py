@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def run_demo(n: int = 100_000, sh_degree: int = 1, out: str | None = None) -> str:
-    from refcodec.decoder import decode, extract, resolve_levels
+    from refcodec.format.decode import decode, extract, resolve_levels
     from refcodec.encoder import EncodeOptions, encode_scene
     from refcodec.info import describe
     from refcodec.io.synthetic import make_scene

@@ -1,9 +1,8 @@
 """Summaries of an LGS file: header, ROI table, bytes per layer/region/kind (``refcodec info``)."""
 from __future__ import annotations
 
-from refcodec.coding.quantization import PRESET_NAMES
-from refcodec.container import read_front
-from refcodec.container.schema import KIND_NAMES, SEG_FLAG_ABSENT, SOURCE_KINDS
+from refcodec.format.front import read_front
+from refcodec.format.schema import KIND_NAMES, QUALITY_NAMES, SEG_FLAG_ABSENT, SOURCE_KINDS
 
 
 def describe(data: bytes) -> dict:
@@ -35,7 +34,7 @@ def describe(data: bytes) -> dict:
         sh_degree=info.sh_degree,
         layers=info.num_layers,
         total_gaussians=info.total_gaussians,
-        quality=PRESET_NAMES.get(info.quality, str(info.quality)),
+        quality=QUALITY_NAMES.get(info.quality, str(info.quality)),
         origin=list(info.origin), voxel_size=list(info.voxel_size), steps=list(info.steps),
         regions=[dict(id=r.region_id, label=r.label, source=SOURCE_KINDS[r.source],
                       bbox=[list(r.bbox_min), list(r.bbox_max)], params=list(r.params),

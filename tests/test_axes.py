@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refcodec.coding.axes import (
+from refcodec.encoder.axes import (
     FLIPS, GROUP, GROUP_PERMS, canonical_axes, canonical_axes_reference, covariances, quat_mul, quat_to_matrix,
 )
 

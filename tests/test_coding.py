@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from refcodec.coding import bitpack, hybrid_uint, intstream, rans
-from refcodec.coding import rans_reference as ref
-from refcodec.container.schema import IntStream, VarInt
-from refcodec.errors import CorruptError
+from refcodec.format import bitpack, hybrid_uint, intstream, rans
+from refcodec.format import rans_reference as ref
+from refcodec.format.schema import IntStream, VarInt
+from refcodec.format.errors import CorruptError
 
 U64 = np.uint64
 FAST = settings(max_examples=60, deadline=None,
@@ -492,7 +492,7 @@ def test_intstream_garbage_only_corrupt_error(blob, n, C):
 @given(st.integers(0, 3000), st.integers(0, 6), st.integers(1, 8), st.integers(0, 2**32 - 1))
 def test_stream_reader_batches_match_one_shot(n, lanes_log2, num_ctx, seed):
     """spec 6.4: reading an IntStream in arbitrary batches gives the one-shot values."""
-    from refcodec.coding.intstream import StreamReader
+    from refcodec.format.intstream import StreamReader
     rng = np.random.default_rng(seed)
     vals = (rng.geometric(0.02, n) * rng.integers(1, 300, n)).astype(np.uint64)
     ctx = rng.integers(0, num_ctx, n).astype(np.uint8)
@@ -509,7 +509,7 @@ def test_stream_reader_batches_match_one_shot(n, lanes_log2, num_ctx, seed):
        st.integers(0, 8), st.integers(0, 2**32 - 1))
 def test_stream_reader_read_same_matches_read(runs, lanes_log2, seed):
     """The one-context fast path reads exactly what read() with those contexts reads."""
-    from refcodec.coding.intstream import StreamReader
+    from refcodec.format.intstream import StreamReader
     rng = np.random.default_rng(seed)
     ctx = np.concatenate([np.full(k, c, np.uint8) for c, k in runs]) if runs else np.zeros(0, np.uint8)
     vals = (rng.geometric(0.05, ctx.size) * rng.integers(1, 1 << 20, ctx.size)).astype(np.uint64)
@@ -526,8 +526,8 @@ def test_stream_reader_read_same_matches_read(runs, lanes_log2, seed):
 def test_decoder_output_matches_reference_dequantization():
     """spec 7.1-7.2: the decoder's in-place binary32 conversions equal the plain functions,
     also for |q| > 2^24 where binary32(q) rounds."""
-    from refcodec.coding.quantization import dequantize_attributes, dequantize_positions
-    from refcodec.decoder import _Output
+    from refcodec.format.dequantize import dequantize_attributes, dequantize_positions
+    from refcodec.format.decode import _Output
     rng = np.random.default_rng(5)
     n, C = 500, 56                          # SH degree 3: 11 + 45 channels
     q = rng.integers(-(1 << 31), 1 << 31, size=(n, C)).astype(np.int32)

@@ -6,17 +6,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from refcodec.coding.axes import canonical_scene
-from refcodec.coding.quantization import attribute_values
-from refcodec.container import read_front
-from refcodec.decoder import decode, extract, resolve_levels
+from refcodec.encoder.axes import canonical_scene
+from refcodec.encoder.quantization import attribute_values
+from refcodec.format.front import read_front
+from refcodec.format.decode import decode, extract, resolve_levels
 from refcodec.encoder import EncodeOptions, encode_scene, encode_scene_with_order
-from refcodec.errors import (
+from refcodec.format.errors import (
     BadMagicError, ChecksumError, CorruptError, LGSError, LimitError, TruncatedError,
     UnsupportedVersionError,
 )
 from refcodec.io.synthetic import make_scene
-from refcodec.scene import Scene
+from refcodec.format.scene import Scene
 from tests.conftest import encoded
 
 FIELDS = ("positions", "opacity", "scales", "rotations", "sh_dc", "sh_rest")
@@ -190,7 +190,7 @@ def test_bad_magic_version_and_truncation():
 
 def _refront(data, mutate):
     """Re-serialize a file with its front changed by ``mutate(info, regions, toc)``."""
-    from refcodec.container import build_front, info_dict, region_dicts, toc_dicts
+    from refcodec.format.front import build_front, info_dict, region_dicts, toc_dicts
     fm = read_front(data)
     info, regions, toc = info_dict(fm), region_dicts(fm), toc_dicts(fm)
     mutate(info, regions, toc)

@@ -20,14 +20,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from refcodec.errors import SceneFormatError
+from refcodec.format.errors import SceneFormatError
 from refcodec.io.compressed_ply import (
     decode_compressed_ply_bytes, encode_compressed_ply_bytes, read_compressed_ply, write_compressed_ply,
 )
 from refcodec.io.load import detect_format, load_scene
 from refcodec.io.splat import SH_C0, decode_splat_bytes, encode_splat_bytes, read_splat, write_splat
 from refcodec.io.spz import decode_spz_bytes, encode_spz_bytes, read_spz, write_spz, zstd_available
-from refcodec.scene import Scene
+from refcodec.format.scene import Scene
 
 needs_zstd = pytest.mark.skipif(not zstd_available(), reason="no Zstandard backend for SPZ v4")
 SPZ_VERSIONS = [2, 3, pytest.param(4, marks=needs_zstd)]

@@ -7,10 +7,10 @@ import numpy as np
 import plyfile
 import pytest
 
-from refcodec.errors import LGSError, SceneFormatError
+from refcodec.format.errors import LGSError, SceneFormatError
 from refcodec.io.ply import read_ply, write_ply
 from refcodec.io.synthetic import SCENE_BOUNDS, make_scene, object_boxes, object_spheres
-from refcodec.scene import Scene
+from refcodec.format.scene import Scene
 
 FLOAT_FIELDS = ("positions", "opacity", "scales", "rotations", "sh_dc", "sh_rest")
 BASE = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from refcodec.io.synthetic import make_scene, object_boxes, object_spheres
-from refcodec.layering import assign_layers, cumulative_counts, default_first_layer, layer_sizes
+from refcodec.encoder.layering import assign_layers, cumulative_counts, default_first_layer, layer_sizes
 from refcodec.roi import assign_regions, parse_roi, property_regions
 
 
@@ -78,7 +78,7 @@ def test_regions_box_sphere_indices_property(tmp_path):
 
 def test_large_scene_roundtrip_and_prefix():
     """200,000 Gaussians (upper end of the issue's range): full decode and a 10% prefix."""
-    from refcodec.decoder import decode
+    from refcodec.format.decode import decode
     from refcodec.encoder import EncodeOptions, encode_scene_with_order
     s = make_scene(200_000, sh_degree=1, seed=7, duplicates=0.01)
     data, order = encode_scene_with_order(s, EncodeOptions(progress=False))

@@ -6,13 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refcodec.coding import attributes, geometry, morton
-from refcodec.coding.attributes import Lower, grid_means, isqrt, norm_prediction
-from refcodec.coding.axes import covariances
-from refcodec.container.schema import AttributesPayload
-from refcodec.decoder import decode
+from refcodec.encoder import attributes as enc_attributes
+from refcodec.encoder import geometry as enc_geometry
+from refcodec.format import attributes, geometry, morton
+from refcodec.format.attributes import Lower, grid_means, isqrt, norm_prediction
+from refcodec.encoder.axes import covariances
+from refcodec.format.schema import AttributesPayload
+from refcodec.format.decode import decode
 from refcodec.encoder import TOOLS, EncodeOptions, encode_scene_with_order
-from refcodec.errors import CorruptError
+from refcodec.format.errors import CorruptError
 from refcodec.io.synthetic import make_scene
 
 
@@ -28,7 +30,7 @@ def test_geometry_methods_round_trip(n, bits, seed):
     codes = _codes(rng, n, bits)
     lower = geometry.LowerOccupancy(_codes(rng, n, bits))
     for method in (geometry.METHOD_GAPS, geometry.CTX_MODE_LEVEL, geometry.CTX_MODE_FULL):
-        data = geometry.encode(codes, lower, [method])
+        data = enc_geometry.encode(codes, lower, [method])
         assert np.array_equal(geometry.decode(data, codes.size, lower), codes)
 
 
@@ -57,22 +59,22 @@ def test_geometry_encoder_keeps_octree_only_when_it_pays():
     stay Morton gaps."""
     g = np.stack(np.meshgrid(*[np.arange(32)] * 3, indexing="ij"), -1).reshape(-1, 3) + 1003
     dense = np.sort(morton.encode(g.astype(np.uint16)))
-    method = geometry.GeometryPayload.parse(geometry.encode(dense)).method
+    method = geometry.GeometryPayload.parse(enc_geometry.encode(dense)).method
     assert method == geometry.CTX_MODE_FULL
     sparse = _codes(np.random.default_rng(3), 2000, 16)
-    assert geometry.GeometryPayload.parse(geometry.encode(sparse)).method == geometry.METHOD_GAPS
+    assert geometry.GeometryPayload.parse(enc_geometry.encode(sparse)).method == geometry.METHOD_GAPS
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(-(1 << 33), 1 << 33), max_size=200))
 def test_cost_estimate_matches_hybrid_split(vals):
     r = np.asarray(vals, np.int64)
-    assert attributes._cost_bits(r) == pytest.approx(attributes._cost_bits_reference(r), rel=1e-12, abs=1e-9)
+    assert enc_attributes._cost_bits(r) == pytest.approx(enc_attributes._cost_bits_reference(r), rel=1e-12, abs=1e-9)
 
 
 def test_geometry_octree_rejects_bad_counts():
     codes = np.array([1, 5, 9000], np.uint64)
-    data = geometry.encode(codes, None, [geometry.CTX_MODE_FULL])
+    data = enc_geometry.encode(codes, None, [geometry.CTX_MODE_FULL])
     with pytest.raises(CorruptError):
         geometry.decode(data, 2)          # more voxels than Gaussians
     bad = bytearray(data)
@@ -144,17 +146,17 @@ def test_attribute_tools_round_trip(sh):
     lower = Lower.empty().add(codes[::2] + np.uint64(1), rng.integers(-200, 200, size=(n // 2, C)),
                               np.zeros(C, np.int8))
     for tools in (set(TOOLS), set()):
-        data = attributes.encode(q, np.ones(C, np.int8), codes, lower, tools, grid_shift=2, grid_levels=3, norm_S=256)
+        data = enc_attributes.encode(q, np.ones(C, np.int8), codes, lower, tools, grid_shift=2, grid_levels=3, norm_S=256)
         got, shifts = attributes.decode(data, n, C, codes, lower)
         assert np.array_equal(got, q) and shifts.tolist() == [1] * C
-    descs = AttributesPayload.parse(attributes.encode(q, None, codes, lower, set(TOOLS), norm_S=256)).channels
+    descs = AttributesPayload.parse(enc_attributes.encode(q, None, codes, lower, set(TOOLS), norm_S=256)).channels
     assert any(d.ref != attributes.NO_REF for d in descs)
 
 
 def test_attribute_descriptors_validated():
     q = np.arange(40, dtype=np.int64).reshape(10, 4)
     q = np.concatenate([q, q, q[:, :3]], axis=1)          # 11 channels
-    good = AttributesPayload.parse(attributes.encode(q, tools=set(TOOLS), norm_S=256))
+    good = AttributesPayload.parse(enc_attributes.encode(q, tools=set(TOOLS), norm_S=256))
     for field, value in (("mode", 8), ("shift", 9), ("ref", 12)):
         a = AttributesPayload.parse(AttributesPayload.build(good))
         a.channels[3][field] = value
@@ -239,8 +241,8 @@ def test_residual_contexts_round_trip(sh):
     if sh:
         q[::4, 11:] = 0                                   # with the SH-rest mask
     codes = np.sort(rng.integers(0, 1 << 30, n).astype(np.uint64))
-    on = attributes.encode(q, None, codes, None, set(TOOLS), norm_S=256)
-    off = attributes.encode(q, None, codes, None, set(TOOLS) - {"residual_contexts"}, norm_S=256)
+    on = enc_attributes.encode(q, None, codes, None, set(TOOLS), norm_S=256)
+    off = enc_attributes.encode(q, None, codes, None, set(TOOLS) - {"residual_contexts"}, norm_S=256)
     a = AttributesPayload.parse(on)
     assert a.flags & attributes.FLAG_THRESHOLDS and sum(len(c.thresholds) for c in a.channels) >= C
     assert not AttributesPayload.parse(off).flags & attributes.FLAG_THRESHOLDS
@@ -275,7 +277,7 @@ def test_residual_context_thresholds_validated():
     rng = np.random.default_rng(3)
     n, C = 3000, 11
     q = _heteroscedastic_unit(rng, n, C)
-    good = AttributesPayload.parse(attributes.encode(q, tools=set(TOOLS), norm_S=256))
+    good = AttributesPayload.parse(enc_attributes.encode(q, tools=set(TOOLS), norm_S=256))
     j = next(i for i, c in enumerate(good.channels) if c.thresholds)
     for bad in ([0], [5, 5], [7, 3], [1, 2, 3, 4]):
         a = AttributesPayload.parse(AttributesPayload.build(good))
@@ -331,8 +333,8 @@ def test_rest_references_round_trip_and_reference():
     lower = Lower.empty().add(codes[:n], lower_q, lower_shifts)
     q = _palette_unit(rng, n, C, 200)
     q[: n // 2, 11:] = lower_q[rng.integers(0, n, n // 2), 11:] * 2     # exact in this unit's steps
-    on = attributes.encode(q, None, codes[n:], lower, set(TOOLS), norm_S=256)
-    off = attributes.encode(q, None, codes[n:], lower, set(TOOLS) - {"rest_refs"}, norm_S=256)
+    on = enc_attributes.encode(q, None, codes[n:], lower, set(TOOLS), norm_S=256)
+    off = enc_attributes.encode(q, None, codes[n:], lower, set(TOOLS) - {"rest_refs"}, norm_S=256)
     assert AttributesPayload.parse(on).flags & attributes.FLAG_REST_REFS
     assert not AttributesPayload.parse(off).flags & attributes.FLAG_REST_REFS
     assert len(on) < 0.6 * len(off)
@@ -342,7 +344,7 @@ def test_rest_references_round_trip_and_reference():
     # the decoder's copies against a plain loop over the stream's modes
     a = AttributesPayload.parse(on)
     first, K1 = attributes.context_layout([dict(thresholds=list(c.thresholds or [])) for c in a.channels])
-    from refcodec.coding.intstream import StreamReader
+    from refcodec.format.intstream import StreamReader
     modes = StreamReader(a.stream, K1).read_same(n, K1 - 1)
     assert (modes >= 2).sum() > n // 2 and ((modes >= 2) & (modes - 2 >= n)).any()   # both kinds
     blank = q.copy()
@@ -357,7 +359,7 @@ def test_rest_reference_matching_is_exact():
     C, n = 11 + 9, 500
     q = _palette_unit(rng, n, C, 20)
     nz = np.any(q[:, 11:] != 0, axis=1)
-    ref = attributes.rest_references(q, np.zeros(C, np.int8), Lower.empty(), nz)
+    ref = enc_attributes.rest_references(q, np.zeros(C, np.int8), Lower.empty(), nz)
     for i in np.flatnonzero(ref >= 0):
         assert ref[i] < i and np.array_equal(q[ref[i], 11:], q[i, 11:]) and ref[ref[i]] == -1
     first_seen = {}
@@ -370,7 +372,7 @@ def test_rest_reference_matching_is_exact():
 
 def _with_modes(payload: bytes, n: int, modes: np.ndarray, flags: int) -> bytes:
     """``payload`` with its rest modes replaced (the channels' values kept)."""
-    from refcodec.coding.intstream import StreamReader, encode_uints
+    from refcodec.format.intstream import StreamReader, encode_uints
     a = AttributesPayload.parse(payload)
     descs = [dict(thresholds=list(c.thresholds or [])) for c in a.channels]
     first, K1 = attributes.context_layout(descs)
@@ -395,7 +397,7 @@ def test_hostile_rest_references():
     q = rng.integers(-20, 20, (n, C)).astype(np.int64)
     q[::5, 11:] = 0
     tools = set(TOOLS) - {"residual_contexts", "rest_refs"}
-    data = attributes.encode(q, None, None, None, tools, norm_S=256)
+    data = enc_attributes.encode(q, None, None, None, tools, norm_S=256)
     assert AttributesPayload.parse(data).flags & attributes.FLAG_REST_MASK
     base = np.any(q[:, 11:] != 0, axis=1).astype(np.uint64)
     ok = base.copy()

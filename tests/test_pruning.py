@@ -6,16 +6,16 @@ import pytest
 import torch
 
 from refcodec.cli import main
-from refcodec.decoder import decode
+from refcodec.format.decode import decode
 from refcodec.encoder import EncodeOptions, encode_scene, encode_scene_with_order
 from refcodec.io.ply import write_ply
 from refcodec.io.synthetic import make_scene
-from refcodec.layering.pruning import downscaled, prune_by_render, removal_errors
+from refcodec.encoder.layering.pruning import downscaled, prune_by_render, removal_errors
 from refcodec.render import GaussianTensors, orbit_cameras
 from refcodec.render.reference import removal_errors_reference
 from refcodec.render.torch_renderer import render_torch
 from refcodec.roi import RegionSpec
-from refcodec.scene import Scene
+from refcodec.format.scene import Scene
 
 
 def _cams(scene, n=4, size=40):
@@ -87,7 +87,7 @@ def _with_invisible(n=300, extra=60, seed=2) -> tuple[Scene, np.ndarray]:
 def test_views_render_concurrently_with_the_serial_results():
     """Ranking and check renders run two views at a time; the results equal one view at a time
     on one thread, and torch's thread setting is restored."""
-    from refcodec.layering.pruning import _renders
+    from refcodec.encoder.layering.pruning import _renders
     from refcodec.render import render
 
     scene = make_scene(200, seed=7)
@@ -149,7 +149,7 @@ def test_encoder_prunes_then_codes_the_smaller_scene():
     keep, rep = prune_by_render(scene, 45.0, cams, progress=False)
     assert rep.removed >= len(hidden)
     # the same file as encoding the kept Gaussians with the render-ranked layering and its tilt
-    from refcodec.layering.importance import render_opacity_area
+    from refcodec.encoder.layering.importance import render_opacity_area
     sub = EncodeOptions(scorer=render_opacity_area(rep.errors[keep]), **opts)
     import refcodec.encoder as enc
     plan = enc._plan(scene.subset(keep), sub)
@@ -162,9 +162,9 @@ def test_encoder_prunes_then_codes_the_smaller_scene():
 
 
 def test_render_layers_tilt_and_scorer():
-    from refcodec.coding.quantization import layer_tilt
-    from refcodec.layering import opacity_area
-    from refcodec.layering.importance import render_opacity_area
+    from refcodec.encoder.quantization import layer_tilt
+    from refcodec.encoder.layering import opacity_area
+    from refcodec.encoder.layering.importance import render_opacity_area
 
     assert [layer_tilt(3.0, l, 8, True) for l in range(1, 9)] == [0, 0, 0, 0, 0, 1, 1, 3]
     assert [layer_tilt(3.0, l, 8) for l in range(1, 9)] == [0, 0, 0, 0, 1, 1, 1, 1]
@@ -178,7 +178,7 @@ def test_render_layers_tilt_and_scorer():
 
 
 def test_last_layer_position_shift():
-    from refcodec.coding.quantization import coarsen_positions, layer_position_shift
+    from refcodec.encoder.quantization import coarsen_positions, layer_position_shift
 
     assert [layer_position_shift(3.0, l, 8, True, 13) for l in range(1, 9)] == [0] * 7 + [2]
     assert [layer_position_shift(3.0, l, 8, False, 13) for l in range(1, 9)] == [0] * 8
@@ -193,8 +193,9 @@ def test_last_layer_position_shift():
 def test_pruned_last_layer_lies_on_a_coarser_grid():
     """spec A.6 item 6: the last layer's voxels are cell centres of a 4x coarser grid, and the
     octree spends almost nothing on the two levels that fixes."""
-    from refcodec.coding import geometry
-    from refcodec.coding.morton import distinct_sorted
+    from refcodec.encoder import geometry as enc_geometry
+    from refcodec.format import geometry
+    from refcodec.format.morton import distinct_sorted
 
     scene, _ = _with_invisible(n=600, seed=9)
     res = decode(encode_scene(scene, EncodeOptions(prune_psnr=45.0, views=_cams(scene, n=8), quality="medium",
@@ -210,7 +211,7 @@ def test_pruned_last_layer_lies_on_a_coarser_grid():
     coarse = distinct_sorted(codes >> np.uint64(6))
     centred = (coarse << np.uint64(6)) | np.uint64(7 << 3)          # coordinates (x >> 2 << 2) + 2
     octree = (geometry.CTX_MODE_FULL,)
-    assert len(geometry.encode(centred, methods=octree)) <= len(geometry.encode(coarse, methods=octree)) + 48
+    assert len(enc_geometry.encode(centred, methods=octree)) <= len(enc_geometry.encode(coarse, methods=octree)) + 48
 
 
 def test_index_regions_survive_pruning():
@@ -226,7 +227,7 @@ def test_index_regions_survive_pruning():
 
 
 def test_margin_rule_prunes_to_the_coded_error_plus_the_margin(monkeypatch):
-    import refcodec.layering.pruning as pruning
+    import refcodec.encoder.layering.pruning as pruning
 
     scene, hidden = _with_invisible(seed=9)
     cams = _cams(scene, n=8)

@@ -141,7 +141,7 @@ def test_ablation_variants():
 def test_bench_ablation(tiny_ply, tmp_path, monkeypatch, capsys):
     """One tool ablated: the presets are encoded again with it off, the peer runs once, and the LGS
     bytes at the peer's PSNR are interpolated on each variant's curve."""
-    from refcodec.decoder import decode
+    from refcodec.format.decode import decode
     from refcodec.encoder import EncodeOptions, encode_scene
 
     calls = []
@@ -208,7 +208,7 @@ def test_bench_ablation(tiny_ply, tmp_path, monkeypatch, capsys):
 
 def test_bench_with_pruning(tiny_ply, monkeypatch):
     """--prune-margin: the ranking runs once, every encode prunes with it, bits/G stay per input."""
-    import refcodec.layering.pruning as pruning
+    import refcodec.encoder.layering.pruning as pruning
 
     small = []
     real_views, real_errors = pruning.views, pruning.removal_errors
@@ -238,7 +238,7 @@ def test_bench_with_pruning(tiny_ply, monkeypatch):
 def test_target_fractions(tiny_ply, monkeypatch):
     """--target-fractions: LGS rate-controlled to F x the peer's bytes, and whether it reaches the
     peer's PSNR; the fake peer is LGS medium plus 1,000 bytes, so at F = 1 LGS meets it."""
-    from refcodec.decoder import decode
+    from refcodec.format.decode import decode
     from refcodec.encoder import EncodeOptions, encode_scene
 
     def fake_peer(codec, tool, src, tmp, original, cams, ref, *rest):

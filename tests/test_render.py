@@ -21,7 +21,7 @@ from refcodec.render.sh import (  # noqa: E402
     SH_C0, sh_basis, sh_coeffs_from_ply, sh_to_color,
 )
 from refcodec.render.torch_renderer import render_torch  # noqa: E402
-from refcodec.scene import Scene  # noqa: E402
+from refcodec.format.scene import Scene  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,7 +423,7 @@ def test_render_package_does_not_import_decoder_side():
     import sys
     code = ("import sys, refcodec.render, refcodec.render.torch_renderer, refcodec.render.reference, "
             "refcodec.render.bench; "
-            "bad = [m for m in sys.modules if m.startswith(('refcodec.container', 'refcodec.decoder'))]; "
+            "bad = [m for m in sys.modules if m.startswith(('refcodec.container', 'refcodec.format.decode'))]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -25,9 +25,10 @@ import os
 
 import numpy as np
 
-from refcodec.errors import SceneFormatError
+from refcodec.format.errors import SceneFormatError
 from refcodec.io.splat import SH_C0, logit_of_alpha, normalized_quaternions, read_file_bytes, sigmoid
-from refcodec.scene import WIDTH_TO_DEGREE, Scene
+from refcodec.format.channels import SH_REST_WIDTH
+from refcodec.format.scene import Scene
 
 __all__ = [
     "read_compressed_ply", "write_compressed_ply", "decode_compressed_ply_bytes",
@@ -199,7 +200,7 @@ def _decode(data: bytes, name: str) -> Scene:
         sh = arrays["sh"]
         snames = list(sh.dtype.names or ())
         width = len(snames)
-        if width not in WIDTH_TO_DEGREE or width == 0:
+        if width not in SH_REST_WIDTH or width == 0:
             raise SceneFormatError(f"{name}: compressed PLY 'sh' element has {width} properties (9, 24 or 45)")
         if snames != [f"f_rest_{i}" for i in range(width)]:
             raise SceneFormatError(f"{name}: compressed PLY 'sh' properties must be f_rest_0..{width - 1}")

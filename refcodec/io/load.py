@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import struct
 
-from refcodec.errors import SceneFormatError
-from refcodec.scene import Scene
+from refcodec.format.errors import SceneFormatError
+from refcodec.format.scene import Scene
 
 __all__ = ["load_scene", "detect_format", "SUPPORTED_FORMATS"]
 

@@ -24,8 +24,9 @@ import re
 import numpy as np
 import plyfile
 
-from refcodec.errors import SceneFormatError
-from refcodec.scene import SH_REST_WIDTH, WIDTH_TO_DEGREE, Scene
+from refcodec.format.errors import SceneFormatError
+from refcodec.format.channels import SH_REST_WIDTH
+from refcodec.format.scene import Scene
 
 __all__ = ["read_ply", "write_ply", "STANDARD_GROUPS"]
 
@@ -327,8 +328,8 @@ def _check_vertex_props(elements: dict) -> list[str]:
             f"not a 3DGS PLY: f_rest_* properties have gaps ({width} present, "
             f"missing {_short_list(gaps)})"
         )
-    if width not in WIDTH_TO_DEGREE:
-        ok = "/".join(str(w) for w in SH_REST_WIDTH.values())
+    if width not in SH_REST_WIDTH:
+        ok = "/".join(str(w) for w in SH_REST_WIDTH)
         raise SceneFormatError(
             f"not a 3DGS PLY: {width} f_rest_* properties (expected {ok} for SH degree 0..3)"
         )

@@ -23,8 +23,8 @@ import os
 
 import numpy as np
 
-from refcodec.errors import SceneFormatError
-from refcodec.scene import Scene
+from refcodec.format.errors import SceneFormatError
+from refcodec.format.scene import Scene
 
 __all__ = ["read_splat", "write_splat", "decode_splat_bytes", "encode_splat_bytes", "SH_C0"]
 

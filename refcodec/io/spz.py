@@ -51,9 +51,9 @@ import zlib
 
 import numpy as np
 
-from refcodec.errors import SceneFormatError
+from refcodec.format.errors import SceneFormatError
 from refcodec.io.splat import logit_of_alpha, normalized_quaternions, quantize_u8, read_file_bytes, sigmoid
-from refcodec.scene import Scene
+from refcodec.format.scene import Scene
 
 __all__ = ["read_spz", "write_spz", "decode_spz_bytes", "encode_spz_bytes", "zstd_available"]
 

@@ -23,7 +23,8 @@ import math
 
 import numpy as np
 
-from refcodec.scene import Scene, sh_rest_width
+from refcodec.format.channels import SH_REST_WIDTH
+from refcodec.format.scene import Scene
 
 __all__ = ["make_scene", "object_boxes", "object_spheres", "SCENE_BOUNDS"]
 
@@ -187,7 +188,7 @@ def make_scene(n: int, sh_degree: int = 0, seed: int = 0, duplicates: float = 0.
         sh_rest = sh_rest.reshape(n, 3 * k1)
     else:
         sh_rest = np.zeros((n, 0), f32)
-    assert sh_rest.shape[1] == sh_rest_width(sh_degree)
+    assert sh_rest.shape[1] == SH_REST_WIDTH[sh_degree]
 
     return Scene(positions, opacity, scales, rotations, sh_dc, sh_rest, {"object_id": object_id})
 

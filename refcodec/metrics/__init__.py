@@ -6,7 +6,7 @@
 * :func:`lpips`: only with user-supplied weight files (never downloads).
 
 numpy only at import time; torch is imported lazily (torch inputs, LPIPS).
-This package must not depend on ``refcodec.container`` / ``refcodec.decoder``.
+This package must not depend on ``refcodec.container`` / ``refcodec.format.decode``.
 """
 from refcodec.metrics.bd import BDFallbackWarning, bd_psnr, bd_rate
 from refcodec.metrics.image import (

@@ -32,7 +32,7 @@ __all__ = [
 
 @dataclass
 class GaussianTensors:
-    """Scene parameters as torch tensors (the differentiable form of :class:`refcodec.scene.Scene`).
+    """Scene parameters as torch tensors (the differentiable form of :class:`refcodec.format.scene.Scene`).
 
     means (N, 3), log_scales (N, 3), quats (N, 4) wxyz, opacity_logits (N,), sh (N, K, 3)
     coefficient-major (``sh[:, 0]`` is the DC term).
@@ -82,7 +82,7 @@ def _as_tensors(obj, device=None, dtype=None) -> GaussianTensors:
         cv = lambda x: torch.as_tensor(x, dtype=means.dtype, device=means.device)  # noqa: E731
         return GaussianTensors(means, cv(g("log_scales", "scales")), cv(g("quats", "rotations")),
                                cv(g("opacity_logits", "opacity")), sh)
-    if hasattr(obj, "positions") and hasattr(obj, "sh_dc"):  # refcodec.scene.Scene
+    if hasattr(obj, "positions") and hasattr(obj, "sh_dc"):  # refcodec.format.scene.Scene
         return GaussianTensors.from_scene(obj, device=device, dtype=dtype)
     raise TypeError(f"cannot render a {type(obj).__name__}; pass a Scene, GaussianTensors or dict")
 
@@ -104,7 +104,7 @@ def render(scene_or_tensors, camera: Camera, backend: str = "auto", background=(
     ``rgb`` are not clamped to [0, 1]; 3DGS colours can exceed 1).  With ``return_depth`` also
     ``depth`` (H, W), the alpha-weighted mean view-space depth (torch backend).
 
-    ``scene_or_tensors``: a :class:`refcodec.scene.Scene` (numpy), :class:`GaussianTensors`
+    ``scene_or_tensors``: a :class:`refcodec.format.scene.Scene` (numpy), :class:`GaussianTensors`
     (differentiable), or a dict with those field names.  ``backend``: ``"auto"``, ``"torch"``
     or ``"gsplat"``.  Extra keyword arguments go to the backend (torch: ``tile_size``,
     ``chunk``, ``block_size``, ``near``, ``far``, ``sh_degree``).

@@ -181,11 +181,11 @@ def level_prefixes(lgs_bytes: bytes, levels=None) -> list:
 
     Returns one dict per level ``k`` (1..L, or those in ``levels``): ``level``, ``bytes`` (length
     of the prefix, from :func:`refcodec.info.describe`), ``gaussians`` (decoded count),
-    ``scene`` (the decoded :class:`refcodec.scene.Scene`) and ``decode_s``.
+    ``scene`` (the decoded :class:`refcodec.format.scene.Scene`) and ``decode_s``.
     """
     import time
 
-    from refcodec.decoder import decode
+    from refcodec.format.decode import decode
     from refcodec.info import describe
 
     data = bytes(lgs_bytes)

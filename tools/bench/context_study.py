@@ -55,12 +55,12 @@ from scipy.special import gammaln
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from refcodec.coding import hybrid_uint, morton  # noqa: E402
-from refcodec.coding.quantization import (  # noqa: E402
+from refcodec.format import hybrid_uint, morton  # noqa: E402
+from refcodec.encoder.quantization import (  # noqa: E402
     attribute_steps, attribute_values, position_grid, quantize_attributes, quantize_positions,
 )
 from refcodec.io.ply import read_ply  # noqa: E402
-from refcodec.layering import assign_layers  # noqa: E402
+from refcodec.encoder.layering import assign_layers  # noqa: E402
 
 NSYM = 136
 OPACITY_CLAMP = 20.0
@@ -987,7 +987,7 @@ def lossy_checks(base: Base, judge: Judge, st: dict, ev: dict, slope_kB_per_dB: 
     # pruning: drop the least important Gaussians (opacity x area, the layering score), re-layer
     # and re-quantize at the same allocation. Bytes: today's model on the pruned scene (exact),
     # scaled by stack/today of the full scene [estimated for the stack].
-    from refcodec.layering import opacity_area
+    from refcodec.encoder.layering import opacity_area
     sc0 = V.base.scene
     imp = opacity_area(sc0, np.arange(sc0.n))
     o0 = today_cost_kB(V)["total"]

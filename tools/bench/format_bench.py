@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 def bench_scene(path: str, quality: str, repeats: int = 3) -> dict:
-    from refcodec.decoder import decode
+    from refcodec.format.decode import decode
     from refcodec.encoder import EncodeOptions, encode_scene
     from refcodec.info import describe
     from refcodec.io.load import load_scene

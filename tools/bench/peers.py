@@ -197,7 +197,7 @@ def _sh_signs(diag, degree: int) -> np.ndarray:
 
 def apply_turn(scene, name: str):
     """``scene`` turned by ``TURNS[name]`` (positions, quaternions, SH), as a new Scene."""
-    from refcodec.scene import Scene
+    from refcodec.format.scene import Scene
 
     diag = np.asarray(TURNS[name], dtype=np.float32)
     if name == "identity":

@@ -206,7 +206,7 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
 
     enc_opts = {}
     if prune:
-        from refcodec.layering.pruning import removal_errors, views
+        from refcodec.encoder.layering.pruning import removal_errors, views
         t = time.perf_counter()
         errors = removal_errors(original, views(original)[0], progress=False)
         enc_opts = dict(prune_margin=prune.get("margin"), prune_psnr=prune.get("psnr"), prune_errors=errors)
@@ -282,7 +282,7 @@ def _sweep(original, want, presets, layers: int, overcomplete, cams, ref, log, d
     """Encode ``original`` with each preset in ``want`` (tools in ``disable`` switched off, other
     ``EncodeOptions`` fields from ``enc_opts``) and decode it; score those in ``presets``.
     Returns (rows, {preset: file bytes}, {preset: view 0})."""
-    from refcodec.decoder import decode
+    from refcodec.format.decode import decode
     from refcodec.encoder import EncodeOptions, encode_scene
 
     n = original.n
@@ -390,7 +390,7 @@ def _pct(x) -> str:
 def _lgs_at_bytes(original, target: int, layers: int, overcomplete, cams, ref, log, enc_opts: dict | None = None):
     """LGS encoded with rate control (``EncodeOptions.target_bytes``) to a peer's size, scored;
     None when this encoder has no rate control."""
-    from refcodec.decoder import decode
+    from refcodec.format.decode import decode
     from refcodec.encoder import EncodeOptions, encode_scene
 
     try:
@@ -891,7 +891,7 @@ def main(argv=None) -> int:
     if not scenes:
         ap.error("no scenes given and none found in ../shared/data")
     presets = [p.strip() for p in a.presets.split(",") if p.strip()]
-    from refcodec.coding.quantization import quality_level
+    from refcodec.encoder.quantization import quality_level
 
     def _bad(p):
         try:

@@ -20,7 +20,7 @@ Scenes: ``refcodec.io.synthetic.make_scene(n, sh_degree=--sh, seed=--seed)`` for
 Every step runs in a fresh Python subprocess of its own, so its peak memory is its own:
 ``generate`` (make_scene, written as .npz into a temporary directory), ``encode``
 (``refcodec.encoder.encode_scene(scene, EncodeOptions(quality=--quality, progress=False))``,
-the bytes written to a file), ``decode`` (``refcodec.decoder.decode(data)``) and ``layer-1``
+the bytes written to a file), ``decode`` (``refcodec.format.decode.decode(data)``) and ``layer-1``
 (``decode(data, levels=[1] * num_regions)``: only layer 1 of every region). Times are wall
 seconds of the call alone (``time.perf_counter``; generating or reading the inputs, imports and
 process start are excluded), best of ``--repeat`` runs (default: 1 for scenes of >= 1,000,000
@@ -98,7 +98,7 @@ def _load_input_scene(path: str):
     if path.endswith(".npz"):
         import numpy as np
 
-        from refcodec.scene import Scene
+        from refcodec.format.scene import Scene
 
         with np.load(path) as z:
             fields = {k: z[k] for k in SCENE_FIELDS}
@@ -145,8 +145,8 @@ def run_step(step: str, args: dict) -> dict:
                     baseline_mb=base, peak_mb=peak, peak_increase_mb=peak - base)
 
     if step in ("decode", "layer1"):
-        from refcodec.container import read_front
-        from refcodec.decoder import decode
+        from refcodec.format.front import read_front
+        from refcodec.format.decode import decode
 
         data = Path(args["data"]).read_bytes()
         front = read_front(data)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refcodec.errors import CorruptError
+from refcodec.format.errors import CorruptError
 
 __all__ = ["pack", "unpack", "packed_size"]
 

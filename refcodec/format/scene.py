@@ -18,12 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SH_REST_WIDTH = {0: 0, 1: 9, 2: 24, 3: 45}
-WIDTH_TO_DEGREE = {w: d for d, w in SH_REST_WIDTH.items()}
-
-
-def sh_rest_width(degree: int) -> int:
-    return SH_REST_WIDTH[degree]
+from refcodec.format.channels import SH_REST_WIDTH, group_slices, sh_degree_of_width
 
 
 @dataclass
@@ -46,8 +41,7 @@ class Scene:
         self.sh_rest = np.ascontiguousarray(self.sh_rest, dtype=np.float32)
         if self.sh_rest.ndim != 2 or len(self.sh_rest) != n:
             self.sh_rest = self.sh_rest.reshape(n, -1)
-        if self.sh_rest.shape[1] not in WIDTH_TO_DEGREE:
-            raise ValueError(f"sh_rest has {self.sh_rest.shape[1]} columns; expected one of 0, 9, 24, 45")
+        sh_degree_of_width(self.sh_rest.shape[1])
         for name, arr in self.extra.items():
             if len(arr) != n:
                 raise ValueError(f"extra property {name!r} has {len(arr)} rows, scene has {n}")
@@ -61,7 +55,7 @@ class Scene:
 
     @property
     def sh_degree(self) -> int:
-        return WIDTH_TO_DEGREE[self.sh_rest.shape[1]]
+        return sh_degree_of_width(self.sh_rest.shape[1])
 
     def subset(self, index) -> "Scene":
         """Gaussians selected by an index array or boolean mask, in that order."""
@@ -74,7 +68,7 @@ class Scene:
     @staticmethod
     def empty(sh_degree: int = 0) -> "Scene":
         z = np.zeros
-        return Scene(z((0, 3)), z(0), z((0, 3)), z((0, 4)), z((0, 3)), z((0, sh_rest_width(sh_degree))))
+        return Scene(z((0, 3)), z(0), z((0, 3)), z((0, 4)), z((0, 3)), z((0, SH_REST_WIDTH[sh_degree])))
 
     @staticmethod
     def concat(scenes: list, sh_degree: int | None = None) -> "Scene":
@@ -95,7 +89,6 @@ class Scene:
         )
 
     def attribute_matrix(self) -> np.ndarray:
-        """All float attributes as one (N, 11 + sh_rest width) matrix: opacity, scales, rotations, sh_dc, sh_rest."""
-        return np.concatenate(
-            [self.opacity[:, None], self.scales, self.rotations, self.sh_dc, self.sh_rest], axis=1
-        )
+        """All float attributes as one (N, C) matrix in the channel order of spec 3.2."""
+        fields = [name for name, _ in group_slices(0)]          # opacity first, a column of its own
+        return np.concatenate([self.opacity[:, None]] + [getattr(self, f) for f in fields[1:]], axis=1)

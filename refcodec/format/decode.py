@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from refcodec.coding import attributes, duplicates, geometry, morton
-from refcodec.coding.quantization import unit_steps
-from refcodec.container import assemble, info_dict, read_front, region_dicts, toc_dicts
-from refcodec.container.front import FrontMatter
-from refcodec.container.schema import BASE_CHANNELS, num_channels
-from refcodec.errors import ChecksumError, CorruptError, LGSError
-from refcodec.scene import Scene
+from refcodec.format import attributes, duplicates, geometry, morton
+from refcodec.format.channels import group_slices, num_channels
+from refcodec.format.dequantize import dequantize_attributes, dequantize_positions, unit_steps
+from refcodec.format.front import FrontMatter, assemble, info_dict, read_front, region_dicts, toc_dicts
+from refcodec.format.errors import ChecksumError, CorruptError, LGSError
+from refcodec.format.scene import Scene
 
 
 
@@ -128,38 +127,28 @@ def decode_unit_arrays(front: FrontMatter, unit, payload, state: _RegionState | 
 
 class _Output:
     """The decoded scene's arrays, allocated once for every selected Gaussian and filled unit
-    by unit with the values of spec 7.1-7.2 (binary32 conversions and products in place, so a
-    value goes through no larger temporaries)."""
-
-    GROUPS = (("opacity", 0, 1), ("scales", 1, 4), ("rotations", 4, 8), ("sh_dc", 8, BASE_CHANNELS),
-              ("sh_rest", BASE_CHANNELS, None))
+    by unit with the values of spec 7.1-7.2 (in place, so a value goes through no larger
+    temporaries)."""
 
     def __init__(self, capacity: int, C: int, origin, voxel):
         self.n = 0
-        self.origin = np.asarray(origin, np.float32)
-        self.voxel = np.asarray(voxel, np.float32)
+        self.origin, self.voxel = origin, voxel
         self.positions = np.empty((capacity, 3), np.float32)
-        self.groups = {name: (a, b or C, np.empty((capacity, (b or C) - a), np.float32))
-                       for name, a, b in self.GROUPS}
+        self.groups = [(name, s, np.empty((capacity, s.stop - s.start), np.float32)) for name, s in group_slices(C)]
         self.layer = np.empty(capacity, np.uint8)
         self.region = np.empty(capacity, np.uint16)
 
     def add(self, voxels: np.ndarray, q: np.ndarray, steps: np.ndarray, layer: int, region: int) -> None:
         r = slice(self.n, self.n + len(voxels))
-        dst = self.positions[r]
-        dst[...] = voxels                 # spec 7.1: binary32(q) * voxel_size + origin
-        dst *= self.voxel
-        dst += self.origin
-        for a, b, arr in self.groups.values():
-            dst = arr[r]
-            dst[...] = q[:, a:b]          # spec 7.2: binary32(q) * unit step
-            dst *= steps[a:b]
+        dequantize_positions(voxels, self.origin, self.voxel, out=self.positions[r])
+        for _, s, arr in self.groups:
+            dequantize_attributes(q[:, s], steps[s], out=arr[r])
         self.layer[r], self.region[r] = layer, region
         self.n = r.stop
 
     def result(self) -> tuple[Scene, np.ndarray, np.ndarray]:
         n = self.n
-        fields = {name: arr[:n] for name, (_, _, arr) in self.groups.items()}
+        fields = {name: arr[:n] for name, _, arr in self.groups}
         fields["opacity"] = fields["opacity"].reshape(n)
         return Scene(positions=self.positions[:n], **fields), self.layer[:n], self.region[:n]
 

@@ -31,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from refcodec.errors import CorruptError
+from refcodec.format.errors import CorruptError
 
 __all__ = [
     "PROB_BITS", "PROB_SCALE", "RANS_L", "MAX_LANES_LOG2", "MAX_NSYM", "TARGET_STEPS",

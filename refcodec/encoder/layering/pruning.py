@@ -23,8 +23,8 @@ Without cameras from the user, both sets are orbit rings around the scene's robu
 (:func:`refcodec.render.orbit_cameras`) at elevations and azimuths of their own. With user
 cameras (e.g. the training views), the ranking uses all of them and the check every fourth.
 The encoder then also layers the kept Gaussians by sqrt(removal error x opacity_area) and
-coarsens its last layers harder (``refcodec.layering.importance.render_opacity_area``,
-``refcodec.coding.quantization.layer_tilt``; spec A.6 item 5).
+coarsens its last layers harder (``refcodec.encoder.layering.importance.render_opacity_area``,
+``refcodec.encoder.quantization.layer_tilt``; spec A.6 item 5).
 Encoder only: the decoder never sees this (a pruned scene is just a smaller scene).
 """
 from __future__ import annotations

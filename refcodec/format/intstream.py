@@ -14,9 +14,9 @@ import io
 import numpy as np
 from construct import ConstructError
 
-from refcodec.container.schema import IntStream
-from refcodec.coding import bitpack, hybrid_uint, rans
-from refcodec.errors import CorruptError
+from refcodec.format.schema import IntStream
+from refcodec.format import bitpack, hybrid_uint, rans
+from refcodec.format.errors import CorruptError
 
 __all__ = ["encode_uints", "decode_uints", "encode_channels", "decode_channels", "StreamReader"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refcodec.errors import CorruptError
+from refcodec.format.errors import CorruptError
 
 __all__ = [
     "MAX_TOKEN", "ALPHABET_SIZE", "MAX_EXTRA_BITS",

@@ -1,14 +1,14 @@
 """Scalar reference rANS coder (spec 6.3), for tests only.
 
 A direct, per-symbol transcription of the spec pseudo-code with Python integers.  It
-produces and accepts exactly the same bitstream as the vectorized ``refcodec.coding.rans``;
+produces and accepts exactly the same bitstream as the vectorized ``refcodec.format.rans``;
 it is slow and must not be used outside tests.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
-from refcodec.errors import CorruptError
+from refcodec.format.errors import CorruptError
 
 PROB_BITS = 12
 M = 1 << PROB_BITS

@@ -8,6 +8,8 @@ from construct import (
     PascalString, PrefixedArray, Struct, Terminated, VarInt, this,
 )
 
+from refcodec.format.channels import num_channels
+
 # ---------------------------------------------------------------------------------------------
 # spec 6.3: one probability table of the rANS coder. ``nsym`` frequencies, each a LEB128 VarInt.
 RansTable = Struct(
@@ -45,14 +47,8 @@ FixedHeader = Struct(
 )
 FIXED_HEADER_SIZE = 16
 
-# spec 3.2: attribute channels in coding order. Channel count = 14 + SH rest width.
-SH_REST_WIDTH = (0, 9, 24, 45)
-BASE_CHANNELS = 11  # opacity, scale x3, rotation x4, sh_dc x3 (spec 3.2)
-
-
-def num_channels(sh_degree: int) -> int:
-    return BASE_CHANNELS + SH_REST_WIDTH[sh_degree]
-
+# spec 3.2 (informative): the quality field's values.
+QUALITY_NAMES = {0: "max", 1: "high", 2: "medium", 3: "low", 4: "preview", 255: "custom"}
 
 SceneInfo = Struct(
     "sh_degree" / Int8ul,
@@ -63,11 +59,11 @@ SceneInfo = Struct(
     Check(this.num_regions >= 1),
     "num_segments" / Int32ul,
     "total_gaussians" / Int32ul,
-    "quality" / Int8ul,               # informative: the encoder preset id (spec 3.2)
+    "quality" / Int8ul,               # informative: the encoder preset id (QUALITY_NAMES)
     "reserved" / Bytes(3),            # zero
     "origin" / Array(3, Float32l),
     "voxel_size" / Array(3, Float32l),
-    "steps" / Array(lambda ctx: BASE_CHANNELS + SH_REST_WIDTH[ctx.sh_degree], Float32l),
+    "steps" / Array(lambda ctx: num_channels(ctx.sh_degree), Float32l),   # spec 3.2 channel order
 )
 
 # spec 3.3: one region of the ROI table.

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from refcodec.layering.importance import opacity_area
-from refcodec.layering.schedule import cumulative_counts, default_first_layer, layer_sizes
+from refcodec.encoder.layering.importance import opacity_area
+from refcodec.encoder.layering.schedule import cumulative_counts, default_first_layer, layer_sizes
 
 
 def assign_layers(scene, layers: int = 8, overcomplete: int = 16, first_layer: int | None = None,

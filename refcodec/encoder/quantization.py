@@ -1,48 +1,37 @@
-"""Quantization of positions and attributes (spec 7).
+"""The encoder's quantization: quality model (spec A.3), position grid and rounding (float64).
 
-Encoder side rounds in float64; the decoder side is the normative dequantization of spec 7:
-IEEE-754 binary32 multiply, then add, each rounded to nearest-even, no fused multiply-add.
+The decoder side, spec 7's dequantization, is ``refcodec.format.dequantize``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from refcodec.container.schema import BASE_CHANNELS, SH_REST_WIDTH
+from refcodec.format.channels import group_slices, num_channels
+from refcodec.format.schema import QUALITY_NAMES
 
 POSITION_BITS = 16
 POSITION_MAX = (1 << POSITION_BITS) - 1
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
-
-# spec 3.2 channel groups, in coding order: (name, width)
-GROUPS = (("opacity", 1), ("scale", 3), ("rotation", 4), ("sh_dc", 3))
 
 # Encoder quality model (spec A.3, not normative). A quality *level* L (a real number; presets
 # name a few) sets everything lossy: position bits 16 - round(L) (L > 0) plus POSITION_BALANCE,
 # steps of every group but opacity times 2^((L + b)/2), opacity times 2^((max(0, L - 2) + b)/2)
 # (b: GROUP_BALANCE), and for L >= 1 a per-layer tilt: layers 5.. use twice the steps of layers
 # 1-4 (a unit step exponent of 1) in every group but opacity and SH rest.
-BASE_STEPS = {"opacity": 0.05, "scale": 0.02, "rotation": 1 / 256, "sh_dc": 1 / 128, "sh_rest": 1 / 64}
-PRESETS = {  # name -> (id stored in the header, quality level)
-    "max": (0, -4.0),
-    "high": (1, 0.0),
-    "medium": (2, 2.0),
-    "low": (3, 4.0),
-    "preview": (4, 6.0),
-}
-PRESET_NAMES = {v[0]: k for k, v in PRESETS.items()}
-CUSTOM_QUALITY = 255  # header quality id of a level that is not a preset (rate control, numbers)
-PRESET_NAMES[CUSTOM_QUALITY] = "custom"
+BASE_STEPS = {"opacity": 0.05, "scales": 0.02, "rotations": 1 / 256, "sh_dc": 1 / 128, "sh_rest": 1 / 64}
+PRESET_LEVELS = {"max": -4.0, "high": 0.0, "medium": 2.0, "low": 4.0, "preview": 6.0}
+QUALITY_IDS = {name: i for i, name in QUALITY_NAMES.items()}   # header ids; 255 "custom": any other level
 MIN_POSITION_BITS = 6
 
 
 def quality_level(quality) -> float:
     """A preset name or a number (string or float) -> quality level."""
-    if isinstance(quality, str) and quality in PRESETS:
-        return PRESETS[quality][1]
+    if isinstance(quality, str) and quality in PRESET_LEVELS:
+        return PRESET_LEVELS[quality]
     try:
         level = float(quality)
     except (TypeError, ValueError):
-        raise ValueError(f"unknown quality {quality!r}; choose one of {', '.join(PRESETS)} or a number "
+        raise ValueError(f"unknown quality {quality!r}; choose one of {', '.join(PRESET_LEVELS)} or a number "
                          "(0 = high, each +2 halves the precision)") from None
     if not -8.0 <= level <= 16.0:
         raise ValueError("a numeric quality level must lie in -8..16")
@@ -50,7 +39,7 @@ def quality_level(quality) -> float:
 
 
 def quality_id(quality) -> int:
-    return PRESETS[quality][0] if isinstance(quality, str) and quality in PRESETS else CUSTOM_QUALITY
+    return QUALITY_IDS[quality] if isinstance(quality, str) and quality in PRESET_LEVELS else QUALITY_IDS["custom"]
 
 
 # Extra position bits (spec A.3): with SH rest, positions carried the largest share of the render
@@ -103,8 +92,8 @@ def layer_tilt(level: float, layer: int, layers: int = 8, render_layers: bool = 
 # (tools/bench/results/allocation-2026-11-22.md, lgs4-2026-12-02.md): finer scales without SH
 # rest; with SH rest, coarser opacity, rotation and DC, and SH rest without the layer tilt.
 GROUP_BALANCE = {
-    False: {"opacity": 0, "scale": -1, "rotation": 0, "sh_dc": 0, "sh_rest": 0},
-    True: {"opacity": 1, "scale": 0, "rotation": 1, "sh_dc": 1, "sh_rest": 0},
+    False: {"opacity": 0, "scales": -1, "rotations": 0, "sh_dc": 0, "sh_rest": 0},
+    True: {"opacity": 1, "scales": 0, "rotations": 1, "sh_dc": 1, "sh_rest": 0},
 }
 
 
@@ -121,9 +110,9 @@ def attribute_steps(sh_degree: int, quality="high") -> np.ndarray:
     mult = {name: 2.0 ** ((level + bal[name]) / 2.0) for name in bal}
     mult["opacity"] = 2.0 ** ((max(0.0, level - 2.0) + bal["opacity"]) / 2.0)
     steps = []
-    for name, width in GROUPS + (("sh_rest", SH_REST_WIDTH[sh_degree]),):
-        step = 1.0 / rotation_scale(level, bal[name]) if name == "rotation" else BASE_STEPS[name] * mult[name]
-        steps += [step] * width
+    for name, s in group_slices(num_channels(sh_degree)):
+        step = 1.0 / rotation_scale(level, bal[name]) if name == "rotations" else BASE_STEPS[name] * mult[name]
+        steps += [step] * (s.stop - s.start)
     return np.asarray(steps, dtype=np.float32)
 
 
@@ -142,12 +131,6 @@ def position_grid(positions: np.ndarray, bits: int = POSITION_BITS) -> tuple[np.
 def quantize_positions(positions: np.ndarray, origin: np.ndarray, voxel: np.ndarray) -> np.ndarray:
     q = np.rint((positions.astype(np.float64) - origin.astype(np.float64)) / voxel.astype(np.float64))
     return np.clip(q, 0, POSITION_MAX).astype(np.uint16)
-
-
-def dequantize_positions(q: np.ndarray, origin, voxel) -> np.ndarray:
-    """spec 7.1: x = binary32(q) * voxel_size + origin, two correctly rounded binary32 ops."""
-    prod = q.astype(np.float32) * np.asarray(voxel, dtype=np.float32)
-    return prod + np.asarray(origin, dtype=np.float32)
 
 
 def attribute_values(scene, rows=None) -> np.ndarray:
@@ -174,13 +157,3 @@ class _Rows:
 def quantize_attributes(values: np.ndarray, steps: np.ndarray) -> np.ndarray:
     q = np.rint(values / steps.astype(np.float64)[None, :])
     return np.clip(q, INT32_MIN // 2, INT32_MAX // 2).astype(np.int64)
-
-
-def unit_steps(steps, shifts) -> np.ndarray:
-    """spec 7.2: a unit's steps, binary32(steps[j] * 2^shift[j])."""
-    return np.ldexp(np.asarray(steps, dtype=np.float32), np.asarray(shifts, dtype=np.int32)).astype(np.float32)
-
-
-def dequantize_attributes(q: np.ndarray, steps) -> np.ndarray:
-    """spec 7.2: value = binary32(q) * unit step, one correctly rounded binary32 multiply."""
-    return q.astype(np.float32) * np.asarray(steps, dtype=np.float32)[None, :]

@@ -9,8 +9,8 @@ import zlib
 
 import numpy as np
 
-from refcodec.container.schema import DuplicatePair
-from refcodec.errors import CorruptError
+from refcodec.format.schema import DuplicatePair
+from refcodec.format.errors import CorruptError
 
 PAIR = DuplicatePair.sizeof()  # 8 bytes
 _DTYPE = np.dtype([("voxel", "<u4"), ("extra", "<u4")])

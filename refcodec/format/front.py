@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from construct import ConstructError
 
-from refcodec.container import schema as S
-from refcodec.errors import (
+from refcodec.format import schema as S
+from refcodec.format.errors import (
     BadMagicError, ChecksumError, CorruptError, LimitError, TruncatedError, UnsupportedVersionError,
 )
 

@@ -6,16 +6,21 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from tqdm import tqdm
 
-from refcodec.coding import attributes, duplicates, geometry, morton
-from refcodec.coding.axes import canonical_scene
-from refcodec.coding.quantization import (
+from refcodec.encoder import attributes, geometry
+from refcodec.encoder.axes import canonical_scene
+from refcodec.encoder.layering import assign_layers, opacity_area
+from refcodec.encoder.layering.importance import render_opacity_area
+from refcodec.encoder.quantization import (
     attribute_steps, attribute_values, coarsen_positions, layer_position_shift, layer_tilt, position_bits,
-    position_grid, quality_id, quality_level, quantize_attributes, quantize_positions, unit_steps,
+    position_grid, quality_id, quality_level, quantize_attributes, quantize_positions,
 )
-from refcodec.container import schema as S
-from refcodec.container.front import assemble
-from refcodec.layering import assign_layers, opacity_area
-from refcodec.layering.importance import render_opacity_area
+from refcodec.format import duplicates, morton
+from refcodec.format import geometry as fgeometry
+from refcodec.format import schema as S
+from refcodec.format.attributes import MAX_NORM, Lower
+from refcodec.format.channels import BASE_CHANNELS, ROT_W
+from refcodec.format.dequantize import unit_steps
+from refcodec.format.front import assemble
 from refcodec.roi import assign_regions
 from refcodec.roi.regions import SOURCE_IDS, RegionSpec
 
@@ -126,7 +131,7 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     region = assign_regions(scene, o.regions)
     kept = report = None
     if o.prune_psnr is not None:                        # spec A.6
-        from refcodec.layering.pruning import prune_by_render
+        from refcodec.encoder.layering.pruning import prune_by_render
         kept, report = prune_by_render(scene, float(o.prune_psnr), o.views, progress=o.progress,
                                        errors=o.prune_errors)
         scene, region = scene.subset(kept), region[kept]
@@ -163,13 +168,13 @@ def _geometry(plan: _Plan, level: float) -> _Geometry:
         return plan.geometry[bits, shifts]
     origin, voxel = position_grid(plan.scene.positions, bits)
     qpos = quantize_positions(plan.scene.positions, origin, voxel)
-    methods = [geometry.METHOD_GAPS]
-    methods.append(geometry.CTX_MODE_LEVEL if "geometry_contexts" in plan.options.disable else geometry.CTX_MODE_FULL)
+    methods = [fgeometry.METHOD_GAPS]
+    methods.append(fgeometry.CTX_MODE_LEVEL if "geometry_contexts" in plan.options.disable else fgeometry.CTX_MODE_FULL)
     lower: dict = {}
     out = []
     for (l, r, idx), shift in zip(plan.units, shifts):
         order, uniq, mult = _unit_order(coarsen_positions(qpos[idx], shift))
-        low = geometry.LowerOccupancy(list(lower.get(r, [])))
+        low = fgeometry.LowerOccupancy(list(lower.get(r, [])))
         out.append((idx[order], np.repeat(uniq, mult), geometry.encode(uniq, low, methods),
                     duplicates.encode(mult)))
         lower.setdefault(r, []).append(uniq)
@@ -205,12 +210,12 @@ def _code(plan: _Plan, quality) -> bytes:
         toc.append(_toc(l, r, S.KIND_ATTRIBUTES, deps + below))   # spec 3.4: lower layers first
         shifts = np.full(C, layer_tilt(level, l, plan.options.layers, plan.render_layers), np.int8)
         shifts[0] = 0                                               # opacity keeps its step
-        shifts[S.BASE_CHANNELS:] = 0                                # and SH rest (references, spec A.3)
+        shifts[BASE_CHANNELS:] = 0                                # and SH rest (references, spec A.3)
         q = quantize_attributes(attribute_values(plan.scene, rows), unit_steps(steps, shifts))
-        low = lower.get(r) or attributes.Lower.empty()
-        norm_s = int(round(1.0 / float(unit_steps(steps, shifts)[attributes.W_CHANNEL])))
+        low = lower.get(r) or Lower.empty()
+        norm_s = int(round(1.0 / float(unit_steps(steps, shifts)[ROT_W])))
         payloads.append(attributes.encode(q, shifts, codes, low, tools, grid_shift=grid_shift, grid_levels=4,
-                                          norm_S=norm_s if 1 <= norm_s <= attributes.MAX_NORM else None))
+                                          norm_S=norm_s if 1 <= norm_s <= MAX_NORM else None))
         last[r] = list(range(g, len(toc)))
         lower[r] = low.add(codes, q, shifts)           # grid means and SH-rest references
     info = dict(plan.info, num_segments=len(toc), quality=quality_id(quality), steps=steps.tolist(),
@@ -277,8 +282,8 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
 def _margin_rule(scene, o: EncodeOptions) -> EncodeOptions:
     """spec A.6: the pruning PSNR is the check-view PSNR of the file coded without pruning (at the
     same quality or byte target) plus the margin."""
-    from refcodec.decoder import decode
-    from refcodec.layering.pruning import coded_psnr
+    from refcodec.format.decode import decode
+    from refcodec.encoder.layering.pruning import coded_psnr
 
     if o.prune_psnr is not None:
         raise ValueError("give a pruning PSNR or a pruning margin, not both")

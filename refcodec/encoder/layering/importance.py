@@ -31,7 +31,7 @@ def opacity_volume(scene, idx: np.ndarray) -> np.ndarray:
 
 def render_opacity_area(errors: np.ndarray):
     """The scorer of render-ranked layering (spec A.6): sqrt(removal error x opacity_area), with
-    ``errors`` the scene's per-Gaussian removal errors (refcodec.layering.pruning)."""
+    ``errors`` the scene's per-Gaussian removal errors (refcodec.encoder.layering.pruning)."""
     errors = np.asarray(errors, dtype=np.float64)
 
     def score(scene, idx: np.ndarray) -> np.ndarray:
