@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-BENCH = Path(__file__).resolve().parents[1] / "tools" / "bench"
+BENCH = Path(__file__).resolve().parents[2] / "tools" / "bench"
 sys.path.insert(0, str(BENCH))
 
 import peers  # noqa: E402

@@ -6,17 +6,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from refcodec.encoder import EncodeOptions, encode_scene, encode_scene_with_order
 from refcodec.encoder.axes import canonical_scene
 from refcodec.encoder.quantization import attribute_values
-from refcodec.format.front import read_front
 from refcodec.format.decode import decode, extract, resolve_levels
-from refcodec.encoder import EncodeOptions, encode_scene, encode_scene_with_order
 from refcodec.format.errors import (
-    BadMagicError, ChecksumError, CorruptError, LGSError, LimitError, TruncatedError,
+    BadMagicError,
+    ChecksumError,
+    CorruptError,
+    LGSError,
+    LimitError,
+    TruncatedError,
     UnsupportedVersionError,
 )
-from refcodec.io.synthetic import make_scene
+from refcodec.format.front import read_front
 from refcodec.format.scene import Scene
+from refcodec.io.synthetic import make_scene
 from tests.conftest import encoded
 
 FIELDS = ("positions", "opacity", "scales", "rotations", "sh_dc", "sh_rest")

@@ -6,15 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from refcodec.encoder import TOOLS, EncodeOptions, encode_scene_with_order
 from refcodec.encoder import attributes as enc_attributes
 from refcodec.encoder import geometry as enc_geometry
+from refcodec.encoder.axes import covariances
 from refcodec.format import attributes, geometry, morton
 from refcodec.format.attributes import Lower, grid_means, isqrt, norm_prediction
-from refcodec.encoder.axes import covariances
-from refcodec.format.schema import AttributesPayload
 from refcodec.format.decode import decode
-from refcodec.encoder import TOOLS, EncodeOptions, encode_scene_with_order
 from refcodec.format.errors import CorruptError
+from refcodec.format.schema import AttributesPayload
 from refcodec.io.synthetic import make_scene
 
 
