@@ -12,6 +12,20 @@ from refcodec.format.errors import LGSError
 EPILOG = "Errors are printed on one line; the exit status is 1 for bad input, 2 for bad usage."
 
 
+class FORMATTER(argparse.HelpFormatter):
+    """Every option's help shows its default (unless it says it already, or there is none)."""
+
+    def _get_help_string(self, action):
+        h = action.help or ""
+        if "default" in h or not action.option_strings or action.default in (None, False, [], "", argparse.SUPPRESS):
+            return h
+        return h + " (default: %(default)s)"
+
+
+# optional dependency (top-level module) -> the extra that installs it
+EXTRAS = {"torch": "render", "zstandard": "spz", "cv2": "roi", "segment_anything": "roi"}
+
+
 def _levels_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--level", type=int, default=None,
                    help="highest layer kept for regions not named with --roi (default: all)")
@@ -23,14 +37,28 @@ def _levels_args(p: argparse.ArgumentParser) -> None:
                    help="refuse files declaring more Gaussians (default: 2 GiB of decoded output)")
 
 
+class _SubParser(argparse.ArgumentParser):
+    """Every sub-command's help shows defaults and the error epilog."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", FORMATTER)
+        kwargs.setdefault("epilog", EPILOG)
+        super().__init__(*args, **kwargs)
+
+
 def _parser() -> argparse.ArgumentParser:
+    from refcodec import __version__
+    from refcodec.format.schema import VERSION_MAJOR, VERSION_MINOR
+
     ap = argparse.ArgumentParser(prog="refcodec", description="LGS (Layered Gaussian Splats) reference codec",
-                                 epilog=EPILOG)
-    sub = ap.add_subparsers(dest="cmd", required=True)
+                                 epilog=EPILOG, formatter_class=FORMATTER)
+    ap.add_argument("--version", action="version",
+                    version=f"refcodec {__version__} (writes LGS {VERSION_MAJOR}.{VERSION_MINOR})")
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_SubParser)
 
     e = sub.add_parser("encode", help="encode a 3DGS scene (.ply, .splat, .spz, compressed .ply) to .lgs")
-    e.add_argument("input")
-    e.add_argument("output")
+    e.add_argument("input", help="the scene: INRIA 3DGS .ply, .splat, .spz or PlayCanvas compressed .ply")
+    e.add_argument("output", help="the .lgs file to write")
     e.add_argument("--layers", type=int, default=8, help="quality layers L (default 8)")
     e.add_argument("--overcomplete", type=int, default=16,
                    help="overcomplete layers searched, a multiple of --layers (default 16)")
@@ -60,11 +88,13 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: orbit rings around the scene)")
     e.add_argument("--roi-property", default=None, metavar="PROP",
                    help="one region per non-zero value of this integer per-Gaussian input property")
-    e.add_argument("--quiet", action="store_true")
+    e.add_argument("--json", action="store_true",
+                   help="print a JSON summary (bytes, Gaussians, times, per-level bytes) instead of a line")
+    e.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
 
     d = sub.add_parser("decode", help="decode an .lgs (or a prefix of one) to a 3DGS PLY")
-    d.add_argument("input")
-    d.add_argument("output")
+    d.add_argument("input", help="an .lgs file, or any prefix of one")
+    d.add_argument("output", help="the PLY (or with --raw the float32 dump) to write")
     _levels_args(d)
     d.add_argument("--with-labels", action="store_true",
                    help="add per-Gaussian properties lgs_layer and lgs_region")
@@ -72,25 +102,28 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the canonical float32 dump of the conformance suite instead of PLY")
     d.add_argument("--strict", action="store_true",
                    help="fail on a segment that fails its checksum instead of dropping it")
-    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--report", default=None, metavar="FILE.json",
+                   help="write each unit's status (decoded, not selected, absent, incomplete, checksum, "
+                        "corrupt, dependency) and why")
+    d.add_argument("--quiet", action="store_true", help="no summary line")
 
     x = sub.add_parser("extract", help="write a smaller .lgs holding only the selected layers/regions")
-    x.add_argument("input")
-    x.add_argument("output")
+    x.add_argument("input", help="an .lgs file, or any prefix of one")
+    x.add_argument("output", help="the smaller .lgs file to write")
     _levels_args(x)
 
     i = sub.add_parser("info", help="header, ROI table and bytes per layer/region/kind")
-    i.add_argument("input")
-    i.add_argument("--json", action="store_true")
+    i.add_argument("input", help="an .lgs file, or any prefix of one")
+    i.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     m = sub.add_parser("demo", help="generate a scene, encode it, decode prefixes and ROI subsets")
-    m.add_argument("--gaussians", type=int, default=100_000)
-    m.add_argument("--sh-degree", type=int, default=1)
+    m.add_argument("--gaussians", type=int, default=100_000, help="size of the generated scene")
+    m.add_argument("--sh-degree", type=int, default=1, help="SH degree of the generated scene (0-3)")
     m.add_argument("--out", default=None, help="also write the scene and the .lgs into this folder")
 
     r = sub.add_parser("render", help="render orbit views of a scene (.ply, .lgs, .splat, .spz) to PNG; "
                                       "for an .lgs also a contact sheet of its levels")
-    r.add_argument("input")
+    r.add_argument("input", help="a scene (.ply, .splat, .spz, compressed .ply) or an .lgs")
     r.add_argument("--out", required=True, help="folder for the PNGs (created if missing)")
     r.add_argument("--views", type=int, default=4, help="orbit views (default 4)")
     r.add_argument("--size", type=int, default=256, help="width and height in pixels (default 256)")
@@ -153,7 +186,15 @@ def _cmd_encode(a) -> int:
     data, order = encode_scene_with_order(scene, opts)
     t2 = time.perf_counter()
     Path(a.output).write_bytes(data)
-    if not a.quiet:
+    if a.json:
+        from refcodec.info import describe
+
+        d = describe(data)
+        print(json.dumps(dict(input=a.input, output=a.output, input_gaussians=scene.n, gaussians=len(order),
+                              bytes=len(data), bits_per_gaussian=8 * len(data) / max(1, scene.n),
+                              read_seconds=round(t1 - t0, 3), encode_seconds=round(t2 - t1, 3),
+                              quality=d["quality"], levels=d["levels"], regions=d["regions"]), indent=2))
+    elif not a.quiet:
         pruned = f" ({scene.n - len(order):,} pruned)" if pruning else ""
         print(f"{scene.n:,} Gaussians{pruned} -> {len(data):,} bytes ({8 * len(data) / max(1, scene.n):.1f} bits/Gaussian), "
               f"read {t1 - t0:.2f} s, encode {t2 - t1:.2f} s")
@@ -187,6 +228,12 @@ def _cmd_decode(a) -> int:
     for u in res.problems:
         print(f"warning: dropped layer {u.layer} region {u.region} ({u.count:,} Gaussians): "
               f"{u.status}{': ' + u.detail if u.detail else ''}", file=sys.stderr)
+    if a.report:
+        labels = [r.label for r in res.front.regions]
+        Path(a.report).write_text(json.dumps(dict(
+            input=a.input, bytes=len(data), gaussians=int(res.scene.n),
+            units=[dict(layer=u.layer, region=u.region, label=labels[u.region], gaussians=u.count,
+                        status=u.status, detail=u.detail) for u in res.units]), indent=2))
     if not a.quiet:
         print(f"{res.scene.n:,} of {res.front.info.total_gaussians:,} Gaussians from {len(data):,} bytes "
               f"in {t1 - t0:.2f} s")
@@ -270,6 +317,17 @@ COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "extract": _cmd_extrac
             "info": _cmd_info, "demo": _cmd_demo, "render": _cmd_render}
 
 
+def _quiet_stdout() -> None:
+    """After a closed pipe (``refcodec info f | head -1``): point stdout at /dev/null so the
+    interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list | None = None) -> int:
     ap = _parser()
     try:
@@ -277,7 +335,19 @@ def main(argv: list | None = None) -> int:
     except SystemExit as e:  # argparse exits on --help (0) and bad usage (2)
         return int(e.code or 0)
     try:
-        return COMMANDS[a.cmd](a)
+        code = COMMANDS[a.cmd](a)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+    except ModuleNotFoundError as e:
+        top = (e.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        print(f"error: this needs the optional package {top!r}: pip install 'refcodec[{EXTRAS[top]}]'",
+              file=sys.stderr)
+        return 1
     except LGSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

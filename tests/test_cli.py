@@ -99,3 +99,80 @@ def test_demo_runs(capsys):
     assert main(["demo", "--gaussians", "3000"]) == 0
     out = capsys.readouterr().out
     assert "object full, background level 2" in out and "first 10% of the bytes" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line's own conventions (version, help, optional dependencies, pipes, reports)
+
+def test_version(capsys):
+    from refcodec import __version__
+    with pytest.raises(SystemExit) as e:
+        from refcodec.cli import _parser
+        _parser().parse_args(["--version"])
+    assert e.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_every_argument_has_help_and_options_show_defaults():
+    import argparse
+
+    from refcodec.cli import _parser
+    ap = _parser()
+    subs = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sp in subs.choices.items():
+        text = sp.format_help()
+        for act in sp._actions:
+            if isinstance(act, argparse._HelpAction):
+                continue
+            assert act.help, f"{name} {act.dest} has no help"
+            meaningful = act.default not in (None, False, [], "") and act.option_strings
+            if meaningful:
+                assert "default" in sp._get_formatter()._get_help_string(act), f"{name} {act.dest}: default not shown"
+        assert "exit status" in text
+
+
+def test_missing_optional_dependency_names_the_extra(tmp_path, ply):
+    import subprocess
+    import sys
+    p, _ = ply
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from refcodec.cli import main\n"
+            f"sys.exit(main(['encode', {str(p)!r}, {str(tmp_path / 'o.lgs')!r}, '--prune', '--quiet']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "refcodec[render]" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_closed_pipe_exits_quietly(tmp_path, ply):
+    import subprocess
+    import sys
+    p, _ = ply
+    out = tmp_path / "s.lgs"
+    assert main(["encode", str(p), str(out), "--layers", "4", "--overcomplete", "8", "--quiet"]) == 0
+    # a reader that closes the pipe at once; the writer has much more to say than a pipe buffer
+    r = subprocess.run(f"{sys.executable} -m refcodec.cli info {out} --json | head -c 10", shell=True,
+                       capture_output=True, text=True, executable="/bin/bash")
+    assert r.stderr == "" and len(r.stdout) == 10
+    r = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m refcodec.cli info {out} | head -1"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr == ""
+
+
+def test_decode_report_and_encode_json(tmp_path, ply, capsys):
+    p, _ = ply
+    out = tmp_path / "s.lgs"
+    assert main(["encode", str(p), str(out), "--layers", "4", "--overcomplete", "8", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["bytes"] == out.stat().st_size and d["gaussians"] == 2500 and len(d["levels"]) == 4
+    data = out.read_bytes()
+    # flip a byte inside the last segment so its unit fails its checksum
+    bad = bytearray(data)
+    bad[-3] ^= 0xFF
+    (tmp_path / "bad.lgs").write_bytes(bytes(bad))
+    rep = tmp_path / "r.json"
+    assert main(["decode", str(tmp_path / "bad.lgs"), str(tmp_path / "o.ply"),
+                 "--report", str(rep), "--quiet"]) == 0
+    units = json.loads(rep.read_text())["units"]
+    assert [u["status"] for u in units].count("checksum") == 1 and units[0]["status"] == "decoded"
+    assert {u["label"] for u in units} == {"background"}
+    assert "checksum" in capsys.readouterr().err
