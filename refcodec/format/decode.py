@@ -153,6 +153,15 @@ class _Output:
         return Scene(positions=self.positions[:n], **fields), self.layer[:n], self.region[:n]
 
 
+def _byte_source(data):
+    """``data`` as the decoder reads it: bytes, or any object with ``len()`` whose slices return
+    bytes (a byte-range reader such as ``refcodec.stream.SparseBytes``: only the slices the
+    decode touches need to be held). bytearray and memoryview are copied to bytes."""
+    if isinstance(data, (bytes, bytearray, memoryview)) or not hasattr(data, "__getitem__"):
+        return bytes(data)
+    return data
+
+
 def decode(data: bytes, levels: list | None = None, strict: bool = False,
            max_gaussians: int | None = None) -> DecodeResult:
     """Decode ``data`` (a whole LGS file or any prefix of one).
@@ -162,7 +171,7 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
     reported in ``DecodeResult.units``. Raises only for the conditions of spec 9.
     ``max_gaussians`` (default: 2 GiB of decoded float32 values) bounds total_gaussians.
     """
-    data = bytes(data)
+    data = _byte_source(data)
     front = read_front(data, max_gaussians)
     info = front.info
     if levels is None:
@@ -222,7 +231,7 @@ def extract(data: bytes, levels: list, max_gaussians: int | None = None) -> byte
 
     Header and ROI table are kept as they are; every other segment is marked absent.
     """
-    data = bytes(data)
+    data = _byte_source(data)
     front = read_front(data, max_gaussians)
     check = _SegmentCheck(data, front, strict=False)
     keep = set()
