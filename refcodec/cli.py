@@ -23,7 +23,7 @@ class FORMATTER(argparse.HelpFormatter):
 
 
 # optional dependency (top-level module) -> the extra that installs it
-EXTRAS = {"torch": "render", "zstandard": "spz", "cv2": "roi", "segment_anything": "roi"}
+EXTRAS = {"viser": "view", "requests": "stream", "torch": "render", "zstandard": "spz", "cv2": "roi", "segment_anything": "roi"}
 
 
 def _levels_args(p: argparse.ArgumentParser) -> None:
@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: orbit rings around the scene)")
     e.add_argument("--roi-property", default=None, metavar="PROP",
                    help="one region per non-zero value of this integer per-Gaussian input property")
+    e.add_argument("--tiles", type=int, default=None, metavar="N",
+                   help="split the background into N spatial tiles (k-d, one region each; spec A.7) so that "
+                        "a client can fetch a level per tile for a view (decode --view, view)")
     e.add_argument("--json", action="store_true",
                    help="print a JSON summary (bytes, Gaussians, times, per-level bytes) instead of a line")
     e.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
@@ -106,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="write each unit's status (decoded, not selected, absent, incomplete, checksum, "
                         "corrupt, dependency) and why")
     d.add_argument("--quiet", action="store_true", help="no summary line")
+    from refcodec.stream.cli import add_decode_args
+    add_decode_args(d)
 
     x = sub.add_parser("extract", help="write a smaller .lgs holding only the selected layers/regions")
     x.add_argument("input", help="an .lgs file, or any prefix of one")
@@ -115,6 +120,14 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="header, ROI table and bytes per layer/region/kind")
     i.add_argument("input", help="an .lgs file, or any prefix of one")
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    v = sub.add_parser("view", help="browser viewer (viser) of an .lgs file or URL, refining as levels arrive")
+    v.add_argument("input", help="an .lgs file or an http(s)://, file:// or fsspec URL")
+    v.add_argument("--host", default="127.0.0.1", help="address the viewer listens on")
+    v.add_argument("--port", type=int, default=8080, help="port of the viewer's web page")
+    v.add_argument("--level", type=int, default=None, help="stop fetching at this level (default: all)")
+    v.add_argument("--whole-file", action="store_true",
+                   help="if the server ignores Range requests, download the whole file instead of failing")
 
     m = sub.add_parser("demo", help="generate a scene, encode it, decode prefixes and ROI subsets")
     m.add_argument("--gaussians", type=int, default=100_000, help="size of the generated scene")
@@ -164,6 +177,9 @@ def _cmd_encode(a) -> int:
     specs = [parse_roi(s) for s in a.roi]
     if a.roi_property:
         specs += property_regions(scene, a.roi_property)
+    if a.tiles:
+        from refcodec.roi.tiles import tile_regions
+        specs += tile_regions(scene, a.tiles, specs)
     margin = a.prune_margin
     if a.prune and margin is None and a.prune_psnr is None:
         from refcodec.encoder.layering.pruning import DEFAULT_MARGIN
@@ -207,6 +223,9 @@ def _selection(a, front):
 
 
 def _cmd_decode(a) -> int:
+    from refcodec.stream.cli import decode_streamed, wants_stream
+    if wants_stream(a):                      # a URL, --progressive or --view: ranged reads
+        return decode_streamed(a)
     import numpy as np
 
     from refcodec.format.front import read_front
@@ -253,6 +272,10 @@ def _cmd_extract(a) -> int:
 
 def _cmd_info(a) -> int:
     from refcodec.info import describe, format_text
+    from refcodec.stream.source import is_url
+    if is_url(a.input):                      # the front alone is fetched
+        from refcodec.stream.cli import info_streamed
+        return info_streamed(a)
 
     d = describe(_read(a.input))
     print(json.dumps(d, indent=2) if a.json else format_text(d))
@@ -313,8 +336,14 @@ def _cmd_render(a) -> int:
     return 0
 
 
+def _cmd_view(a) -> int:
+    from refcodec.viewer import run_viewer
+
+    return run_viewer(a.input, host=a.host, port=a.port, level=a.level, whole_file=a.whole_file)
+
+
 COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "extract": _cmd_extract,
-            "info": _cmd_info, "demo": _cmd_demo, "render": _cmd_render}
+            "info": _cmd_info, "demo": _cmd_demo, "render": _cmd_render, "view": _cmd_view}
 
 
 def _quiet_stdout() -> None:

@@ -1,0 +1,151 @@
+"""The command-line side of streaming: ``decode`` and ``info`` of URLs (and of local files read by
+ranges), ``decode --progressive`` and ``decode --view``. Called from ``refcodec.cli``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from refcodec.stream.remote import DEFAULT_MAX_REQUESTS, RemoteLGS
+from refcodec.stream.source import is_url
+
+
+def add_decode_args(d: argparse.ArgumentParser) -> None:
+    g = d.add_argument_group("streaming (INPUT may be an http(s)://, file:// or fsspec URL)")
+    g.add_argument("--progressive", action="store_true",
+                   help="OUTPUT is a folder: write level_1.ply, level_2.ply, ... as each level arrives")
+    g.add_argument("--view", default=None, metavar="CAMERAS.json[:K] | X,Y,Z",
+                   help="choose a level per region (tile) for this camera (K-th of a 3DGS cameras.json "
+                        "or a COLMAP folder) or camera position, under --max-bytes (then a byte budget, "
+                        "not a prefix; default: the whole file)")
+    g.add_argument("--max-requests", type=int, default=DEFAULT_MAX_REQUESTS,
+                   help="at most this many range requests per fetch (ranges further apart are merged)")
+    g.add_argument("--whole-file", action="store_true",
+                   help="if the server ignores Range requests, download the whole file (with a warning) "
+                        "instead of failing")
+
+
+def wants_stream(a) -> bool:
+    return bool(getattr(a, "progressive", False) or getattr(a, "view", None) or is_url(a.input))
+
+
+def _remote(a, max_bytes) -> RemoteLGS:
+    if a.max_requests < 1:
+        raise ValueError("--max-requests must be >= 1")
+    return RemoteLGS(a.input, max_bytes=max_bytes, max_gaussians=a.max_gaussians,
+                     max_requests=a.max_requests, fallback="download" if a.whole_file else "error")
+
+
+def _roi_levels(items: list) -> dict:
+    out = {}
+    for it in items:
+        name, sep, k = it.rpartition("=")
+        if not sep or not name or not k.lstrip("-").isdigit():
+            raise ValueError(f"--roi {it!r}: expected NAME=K")
+        out[name] = int(k)
+    return out
+
+
+def _write(a, res, path) -> None:
+    import numpy as np
+
+    from refcodec.format.decode import canonical_dump
+    from refcodec.io.ply import write_ply
+
+    if a.raw:
+        Path(path).write_bytes(canonical_dump(res.scene))
+        return
+    extra = None
+    if a.with_labels:
+        extra = {"lgs_layer": res.layer.astype(np.uint8), "lgs_region": res.region.astype(np.uint16)}
+    write_ply(str(path), res.scene, extra=extra)
+
+
+def _warn_problems(res) -> None:
+    for u in res.problems:
+        print(f"warning: dropped layer {u.layer} region {u.region} ({u.count:,} Gaussians): "
+              f"{u.status}{': ' + u.detail if u.detail else ''}", file=sys.stderr)
+
+
+def decode_streamed(a) -> int:
+    """``refcodec decode`` for a URL, or with --progressive / --view."""
+    from refcodec.format.decode import decode, resolve_levels
+
+    t0 = time.perf_counter()
+    budget = a.max_bytes if a.view else None
+    remote = _remote(a, None if a.view else a.max_bytes)
+    with remote:
+        front = remote.open()
+        levels = resolve_levels(front, a.level, _roi_levels(a.roi))
+        if a.view:
+            from refcodec.stream.select import parse_view, select_levels
+            view = parse_view(a.view)
+            levels = select_levels(front, view, remote.file_size if budget is None else budget, levels)
+            if not a.quiet:
+                labels = [r.label for r in front.regions]
+                shown = ", ".join(f"{labels[r]}={k}" for r, k in enumerate(levels) if sum(front.regions[r].counts))
+                print(f"levels for the view: {shown}")
+        if a.progressive:
+            return _progressive(a, remote, levels, t0)
+        remote.fetch(levels)
+        res = decode(remote.data, levels, strict=a.strict, max_gaussians=a.max_gaussians)
+        _write(a, res, a.output)
+        _warn_problems(res)
+        if a.report:
+            labels = [r.label for r in res.front.regions]
+            Path(a.report).write_text(json.dumps(dict(
+                input=a.input, bytes=remote.stats().bytes_fetched, file_bytes=remote.file_size,
+                requests=remote.stats().requests, levels=levels, gaussians=int(res.scene.n),
+                units=[dict(layer=u.layer, region=u.region, label=labels[u.region], gaussians=u.count,
+                            status=u.status, detail=u.detail) for u in res.units]), indent=2))
+        if not a.quiet:
+            print(f"{res.scene.n:,} of {front.info.total_gaussians:,} Gaussians; {remote.stats().line()}; "
+                  f"{time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def _progressive(a, remote: RemoteLGS, levels: list, t0: float) -> int:
+    """Fetch and write level 1, 2, ... (each level k keeps min(k, levels[r]) of region r)."""
+    from tqdm import tqdm
+
+    from refcodec.format.decode import decode
+
+    out = Path(a.output)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--progressive writes a folder of levels; {out} is a file")
+    out.mkdir(parents=True, exist_ok=True)
+    top = max(levels) if levels else 0
+    total = remote.bytes_needed(levels)
+    suffix = ".raw" if a.raw else ".ply"
+    with tqdm(total=total, unit="B", unit_scale=True, desc="fetching", leave=False,
+              disable=True if a.quiet else None) as bar:
+        for k in range(1, top + 1):
+            lk = [min(k, v) for v in levels]
+            remote.fetch(lk, progress=bar.update)
+            res = decode(remote.data, lk, strict=a.strict, max_gaussians=a.max_gaussians)
+            path = out / f"level_{k}{suffix}"
+            _write(a, res, path)
+            _warn_problems(res)
+            if not a.quiet:
+                bar.write(f"level {k}: {res.scene.n:,} Gaussians, {remote.stats().line()} -> {path} "
+                          f"({time.perf_counter() - t0:.2f} s)")
+    return 0
+
+
+def info_streamed(a) -> int:
+    """``refcodec info URL``: the front alone is fetched."""
+    from refcodec.info import describe, format_text
+
+    with RemoteLGS(a.input) as remote:
+        remote.open()
+        d = describe(remote.data)
+        st = remote.stats()
+        d.update(fetched_bytes=st.bytes_fetched, requests=st.requests)
+    if a.json:
+        print(json.dumps(d, indent=2))
+    else:
+        print(format_text(d))
+        print(st.line())
+    return 0
