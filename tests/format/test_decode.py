@@ -88,40 +88,64 @@ def expected_prefix(full, front, cut):
     return full.scene.subset(keep), keep.sum()
 
 
-def test_every_prefix_small_file():
-    scene, data, order = encoded(n=60, sh_degree=1, layers=2, overcomplete=2, regions=2)
-    full = decode(data)
-    front = full.front
-    for cut in range(len(data) + 1):
-        if cut < front.front_length:
-            with pytest.raises(TruncatedError):
-                decode(data[:cut])
-            continue
-        res = decode(data[:cut])
-        exp, _ = expected_prefix(full, front, cut)
-        assert same(res.scene, exp), cut
-
-
-@pytest.mark.parametrize("palette", [0, 100])
-@settings(max_examples=60, deadline=None)
-@given(frac=st.floats(0, 1))
-def test_random_prefixes(palette, frac):
-    scene, data, order = encoded(palette=palette)
-    full = decode(data)
-    cut = int(frac * len(data))
+def _check_prefix(full, data, cut):
+    """A prefix decodes to the complete units it holds (spec 8.4), or is truncated (spec 9.1)."""
     if cut < full.front.front_length:
         with pytest.raises(TruncatedError):
             decode(data[:cut])
         return
     res = decode(data[:cut])
     exp, n = expected_prefix(full, full.front, cut)
-    assert res.scene.n == n and same(res.scene, exp)
+    assert res.scene.n == n and same(res.scene, exp), cut
+
+
+def segment_boundary_cuts(front, size):
+    """Every place where a prefix's outcome can change: the header and front ends and each
+    segment's first and last byte, each +-1."""
+    edges = {0, 16, front.front_length, size}
+    for e in front.toc:
+        edges |= {e.offset, e.offset + e.length}
+    return sorted({c + d for c in edges for d in (-1, 0, 1) if 0 <= c + d <= size})
 
 
 @pytest.mark.parametrize("palette", [0, 100])
-@settings(max_examples=40, deadline=None)
-@given(levels=st.lists(st.integers(0, 4), min_size=3, max_size=3))
-def test_selections_and_extract_match_filtered_full_decode(palette, levels):
+def test_prefixes_at_every_segment_boundary(palette):
+    scene, data, order = encoded(n=60, sh_degree=1, layers=2, overcomplete=2, regions=2, palette=palette)
+    full = decode(data)
+    for cut in segment_boundary_cuts(full.front, len(data)):
+        _check_prefix(full, data, cut)
+
+
+@pytest.mark.slow
+def test_every_prefix_small_file():
+    """Exhaustive: every one of the small file's prefixes (about 3,750; two minutes)."""
+    scene, data, order = encoded(n=60, sh_degree=1, layers=2, overcomplete=2, regions=2)
+    full = decode(data)
+    for cut in range(len(data) + 1):
+        _check_prefix(full, data, cut)
+
+
+def _random_prefix(palette, frac):
+    scene, data, order = encoded(palette=palette)
+    _check_prefix(decode(data), data, int(frac * len(data)))
+
+
+@pytest.mark.parametrize("palette", [0, 100])
+@settings(max_examples=20, deadline=None)
+@given(frac=st.floats(0, 1))
+def test_random_prefixes(palette, frac):
+    _random_prefix(palette, frac)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("palette", [0, 100])
+@settings(max_examples=200, deadline=None)
+@given(frac=st.floats(0, 1))
+def test_random_prefixes_thorough(palette, frac):
+    _random_prefix(palette, frac)
+
+
+def _selection(palette, levels):
     scene, data, order = encoded(regions=3, palette=palette)
     full = decode(data)
     keep = full.layer <= np.asarray(levels)[full.region]
@@ -134,6 +158,21 @@ def test_selections_and_extract_match_filtered_full_decode(palette, levels):
     assert same(ext.scene, full.scene.subset(keep))
     # extracting again with everything is the identity on the extracted file
     assert extract(small, [4, 4, 4]) == small
+
+
+@pytest.mark.parametrize("palette", [0, 100])
+@settings(max_examples=12, deadline=None)
+@given(levels=st.lists(st.integers(0, 4), min_size=3, max_size=3))
+def test_selections_and_extract_match_filtered_full_decode(palette, levels):
+    _selection(palette, levels)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("palette", [0, 100])
+@settings(max_examples=125, deadline=None)       # every one of the 5^3 selections, about
+@given(levels=st.lists(st.integers(0, 4), min_size=3, max_size=3))
+def test_selections_and_extract_thorough(palette, levels):
+    _selection(palette, levels)
 
 
 def test_resolve_levels_by_label():
@@ -288,10 +327,7 @@ def test_segment_checksum_drops_unit_and_dependents():
         decode(bytes(bad), strict=True)
 
 
-@pytest.mark.parametrize("palette", [0, 40])
-@settings(max_examples=150, deadline=None)
-@given(pos=st.integers(0, 10**9), val=st.integers(1, 255), count=st.integers(1, 4))
-def test_random_byte_flips_never_crash(palette, pos, val, count):
+def _byte_flips(palette, pos, val, count):
     scene, data, order = encoded(n=800, palette=palette)
     bad = bytearray(data)
     for k in range(count):
@@ -302,6 +338,21 @@ def test_random_byte_flips_never_crash(palette, pos, val, count):
     except LGSError:
         return
     assert res.scene.n <= scene.n
+
+
+@pytest.mark.parametrize("palette", [0, 40])
+@settings(max_examples=50, deadline=None)
+@given(pos=st.integers(0, 10**9), val=st.integers(1, 255), count=st.integers(1, 4))
+def test_random_byte_flips_never_crash(palette, pos, val, count):
+    _byte_flips(palette, pos, val, count)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("palette", [0, 40])
+@settings(max_examples=500, deadline=None)
+@given(pos=st.integers(0, 10**9), val=st.integers(1, 255), count=st.integers(1, 4))
+def test_random_byte_flips_thorough(palette, pos, val, count):
+    _byte_flips(palette, pos, val, count)
 
 
 @settings(max_examples=60, deadline=None)

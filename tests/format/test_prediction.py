@@ -15,7 +15,7 @@ from refcodec.format.attributes import Lower, grid_means, isqrt, norm_prediction
 from refcodec.format.decode import decode
 from refcodec.format.errors import CorruptError
 from refcodec.format.schema import AttributesPayload
-from refcodec.io.synthetic import make_scene
+from refcodec.io.synthetic import make_scene, with_rest_palette
 
 
 def _codes(rng, n, bits):
@@ -168,12 +168,38 @@ def test_attribute_descriptors_validated():
         attributes.decode(AttributesPayload.build(a), 10, 11)
 
 
+def _dense_block_scene():
+    """A fully occupied 32^3 voxel block away from the Morton blocks' corners: octrees pay."""
+    g = np.stack(np.meshgrid(*[np.arange(32)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    scene = make_scene(len(g), sh_degree=0, seed=5, duplicates=0.0)
+    pos = (g + 1003) / 65535.0
+    pos[0], pos[-1] = 0, 1                   # the grid spans [0, 1]: one voxel per lattice step
+    scene.positions[:] = pos
+    return scene, dict(layers=2, overcomplete=2, quality="max")
+
+
+def _zero_rest_scene():
+    """10% of the SH rest all zero, no shared rest vectors: the rest mask and residual contexts pay."""
+    scene = make_scene(12000, sh_degree=1, seed=5, duplicates=0.05)
+    scene.sh_rest[::10] = 0
+    return scene, dict(layers=4, overcomplete=8, quality="10")
+
+
+# the scene on which each tool is used (a tool an encoder finds no use for leaves the bytes alone)
+TOOL_SCENES = {"geometry_contexts": _dense_block_scene, "sh_mask": _zero_rest_scene,
+               "residual_contexts": _zero_rest_scene,
+               "rest_refs": lambda: (with_rest_palette(make_scene(1500, sh_degree=1, seed=5, duplicates=0.05), 50, 5),
+                                     dict(layers=4, overcomplete=8, quality="2"))}
+
+
 @pytest.mark.parametrize("tool", TOOLS)
 def test_each_tool_can_be_switched_off(tool):
-    scene = make_scene(1500, sh_degree=1, seed=5, duplicates=0.05)
-    opts = dict(layers=4, overcomplete=8, quality="2", progress=False)
+    scene, opts = TOOL_SCENES.get(tool, lambda: (make_scene(1500, sh_degree=1, seed=5, duplicates=0.05),
+                                                 dict(layers=4, overcomplete=8, quality="2")))()
+    opts = dict(opts, progress=False)
     on, order = encode_scene_with_order(scene, EncodeOptions(**opts))
     off, order_off = encode_scene_with_order(scene, EncodeOptions(**opts, disable=frozenset({tool})))
+    assert on != off, f"switching {tool} off left the file unchanged"
     a, b = decode(on).scene, decode(off).scene
     assert np.array_equal(order, order_off)
     assert np.array_equal(a.positions, b.positions)
