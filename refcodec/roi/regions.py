@@ -33,6 +33,9 @@ class RegionSpec:
         if self.source == "property":
             return scene.extra[self.property_name] == self.params[0]
         if self.source in ("indices", "click"):
+            if self.indices is None:
+                raise ValueError(f"region {self.label!r}: its clicks were not resolved to Gaussians "
+                                 "(refcodec.roi.click.resolve_click_regions)")
             m = np.zeros(scene.n, dtype=bool)
             idx = np.asarray(self.indices, dtype=np.int64)
             if idx.size and (idx.min() < 0 or idx.max() >= scene.n):
@@ -52,12 +55,16 @@ def _floats(text: str, n: int, what: str) -> list:
     return vals
 
 
-def parse_roi(text: str) -> RegionSpec:
-    """``NAME=box:x0,y0,z0,x1,y1,z1`` | ``NAME=sphere:cx,cy,cz,r`` | ``NAME=indices:FILE.npy``."""
+def parse_roi(text: str, threshold: float | None = None) -> RegionSpec:
+    """``NAME=box:x0,y0,z0,x1,y1,z1`` | ``NAME=sphere:cx,cy,cz,r`` | ``NAME=indices:FILE.npy`` |
+    ``NAME=click:VIEW:X,Y[;VIEW:X,Y...]`` (``-VIEW:X,Y`` negative; ``threshold``: the vote
+    threshold tau, default 0.7). A click region's Gaussians are found later
+    (:func:`refcodec.roi.click.resolve_click_regions`)."""
     name, sep, rest = text.partition("=")
     kind, sep2, arg = rest.partition(":")
     if not sep or not sep2 or not name:
-        raise ValueError(f"--roi {text!r}: expected NAME=box:..., NAME=sphere:... or NAME=indices:FILE.npy")
+        raise ValueError(f"--roi {text!r}: expected NAME=box:..., NAME=sphere:..., NAME=indices:FILE.npy "
+                         "or NAME=click:VIEW:X,Y")
     if kind == "box":
         v = _floats(arg, 6, "box")
         lo, hi = np.minimum(v[:3], v[3:]), np.maximum(v[:3], v[3:])
@@ -74,7 +81,17 @@ def parse_roi(text: str) -> RegionSpec:
         if not np.issubdtype(idx.dtype, np.integer):
             raise ValueError(f"{arg}: expected an integer index array or a boolean mask")
         return RegionSpec(name, "indices", [], indices=idx.ravel())
-    raise ValueError(f"--roi {text!r}: unknown region kind {kind!r} (box, sphere, indices)")
+    if kind == "click":
+        from refcodec.roi.click import TAU, parse_clicks
+
+        tau = TAU if threshold is None else float(threshold)
+        if not 0.0 <= tau < 1.0:
+            raise ValueError("the vote threshold must lie in [0, 1)")
+        clicks = parse_clicks(arg)
+        if len(clicks) > 255:
+            raise ValueError(f"--roi {name}: at most 255 clicks per region")
+        return RegionSpec(name, "click", [], prompts=[c.prompt(tau) for c in clicks])
+    raise ValueError(f"--roi {text!r}: unknown region kind {kind!r} (box, sphere, indices, click)")
 
 
 def property_regions(scene, prop: str) -> list:
