@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,16 @@ def _with_ancillary(data: bytes) -> bytes:
     return assemble(info, region_dicts(fm), toc, payloads)
 
 
+def _as_version(data: bytes, major: int, minor: int = 0) -> bytes:
+    """The same file labelled with another version (spec 10: older versions are subsets of 4.0),
+    front CRC recomputed."""
+    fl = read_front(data).front_length
+    out = bytearray(data)
+    out[8], out[9] = major, minor
+    out[fl - 4: fl] = zlib.crc32(bytes(out[: fl - 4])).to_bytes(4, "little")
+    return bytes(out)
+
+
 def _heteroscedastic(n: int, seed: int):
     """A scene whose attribute deviations share one random size per Gaussian: the residual
     contexts of spec 5.3.5 pay on it."""
@@ -75,10 +86,16 @@ def cases() -> dict:
     mid = fm0.toc[len(fm0.toc) // 2]
     damaged = bytearray(f0)
     damaged[mid.offset + mid.length // 2] ^= 0x10
-    v3 = bytearray(f0)
     v5 = bytearray(f0)
-    v3[8] = 3
     v5[8] = 5
+    v1 = bytearray(f0)
+    v1[8] = 1
+    # spec 10: a file of every version the spec lists, using the tools its version allows
+    old = _heteroscedastic(3000, 27)
+    f2 = encode_scene(old, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False,
+                                         disable=frozenset({"residual_contexts", "rest_refs"})))
+    f3v = encode_scene(old, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False,
+                                          disable=frozenset({"rest_refs"})))
     c = {
         "sh0-full": (f0, None, False, "SH degree 0, 4 layers, background + 1 box region, 5% duplicates"),
         "sh3-full": (f3, None, False, "SH degree 3, 8 layers, 3 regions, quality medium"),
@@ -95,7 +112,12 @@ def cases() -> dict:
         "err-truncated-front": (f0[: fm0.front_length - 1], None, False, "cut inside the table of contents"),
         "err-bad-magic": (b"GIF89a" + f0[6:], None, False, "not an LGS file"),
         "err-version-5": (bytes(v5), None, False, "major version 5 (a 4.x decoder rejects it)"),
-        "err-version-3": (bytes(v3), None, False, "major version 3 (3.0 attributes lack SH-rest references)"),
+        "err-version-1": (bytes(v1), None, False, "major version 1 (the unreleased draft; not listed in spec 10)"),
+        "v2-full": (_as_version(f2, 2), None, False, "a 2.0 file: no residual contexts, no SH-rest references (spec 10)"),
+        "v3-full": (_as_version(f3v, 3), None, False, "a 3.0 file: residual contexts, no SH-rest references (spec 10)"),
+        "v2-gate-residual-contexts": (_as_version(f3v, 2), None, False,
+                                      "a file labelled 2.0 whose attributes use 3.0's residual contexts: "
+                                      "those units are corrupt and dropped (spec 10 version gates, 8.3)"),
     }
     return c
 

@@ -18,7 +18,7 @@ from construct import ConstructError
 from refcodec.format.channels import BASE_CHANNELS, ROT_W, ROT_XYZ, ROT_Z
 from refcodec.format.hybrid_uint import unzigzag
 from refcodec.format.intstream import MAX_CONTEXTS, StreamReader
-from refcodec.format.schema import AttributesPayload
+from refcodec.format.schema import GATE_REST_REFERENCES, GATE_RESIDUAL_CONTEXTS, AttributesPayload
 from refcodec.format.errors import CorruptError
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -301,9 +301,10 @@ def _read_values(reader: StreamReader, k: int, ctx, buf: np.ndarray) -> np.ndarr
 
 
 def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None = None,
-           lower: Lower | None = None) -> tuple[np.ndarray, np.ndarray]:
+           lower: Lower | None = None, version: tuple = GATE_REST_REFERENCES) -> tuple[np.ndarray, np.ndarray]:
     """Return ((count, channels) int32 quantized attributes, (channels,) int8 step exponents).
-    ``codes``: the voxel Morton code of each Gaussian (needed by grid prediction).
+    ``codes``: the voxel Morton code of each Gaussian (needed by grid prediction); ``version``:
+    the file's (major, minor), which decides the tools it may use (spec 10 version gates).
 
     Each channel is reconstructed as soon as it is read (rotation w in norm mode after z),
     so one residual buffer serves every channel."""
@@ -318,6 +319,11 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
             or (a.flags & FLAG_REST_REFS and not a.flags & FLAG_REST_MASK)
             or a.grid_levels > MAX_GRID_LEVELS or (a.grid_levels and a.grid_shift + 2 * (a.grid_levels - 1) > 16)):
         raise CorruptError("attributes: invalid flags or grid parameters")          # spec 5.3.1
+    for bit, gate, tool in ((FLAG_THRESHOLDS, GATE_RESIDUAL_CONTEXTS, "residual contexts"),
+                            (FLAG_REST_REFS, GATE_REST_REFERENCES, "SH-rest references")):
+        if a.flags & bit and tuple(version) < gate:                                 # spec 10
+            raise CorruptError(f"attributes: {tool} need version {gate[0]}.{gate[1]}, the file is "
+                               f"{version[0]}.{version[1]}")
     descs = [dict(base=c.base, shift=c.shift, mode=c.mode, ref=c.ref, coef=c.coef, thresholds=list(c.thresholds or []))
              for c in a.channels]
     _check_descs(descs, C)

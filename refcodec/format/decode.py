@@ -118,7 +118,8 @@ def decode_unit_arrays(front: FrontMatter, unit, payload, state: _RegionState | 
     dup = payload(unit.duplicates) if unit.duplicates is not None else None
     mult = duplicates.decode(dup, len(codes), unit.count)
     per_gaussian = np.repeat(codes, mult)
-    q, shifts = attributes.decode(payload(unit.attributes), unit.count, C, per_gaussian, state.lower)
+    q, shifts = attributes.decode(payload(unit.attributes), unit.count, C, per_gaussian, state.lower,
+                                  front.version)
     if not last:
         state.voxels.append(codes)
         state.lower = state.lower.add(per_gaussian, q, shifts)

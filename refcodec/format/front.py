@@ -52,10 +52,10 @@ def _check_fixed(data: bytes) -> object:
     if n < S.FIXED_HEADER_SIZE:
         raise TruncatedError(f"file ends inside the fixed header ({n} of {S.FIXED_HEADER_SIZE} bytes)")
     fixed = S.FixedHeader.parse(data[: S.FIXED_HEADER_SIZE])
-    if fixed.version_major != S.VERSION_MAJOR:
+    if fixed.version_major not in S.READABLE_MAJORS:
         raise UnsupportedVersionError(
             f"LGS version {fixed.version_major}.{fixed.version_minor} is not supported "
-            f"(this decoder reads {S.VERSION_MAJOR}.x)")
+            f"(this decoder reads {', '.join(f'{v}.x' for v in S.READABLE_MAJORS)})")
     if fixed.flags != 0:
         raise CorruptError(f"reserved header flags are {fixed.flags:#06x}, must be zero")
     if fixed.front_length < S.FIXED_HEADER_SIZE + 4:

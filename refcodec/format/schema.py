@@ -35,8 +35,12 @@ IntStream = Struct(
 # ---------------------------------------------------------------------------------------------
 # spec 3.1: the fixed header, 16 bytes, that starts every LGS file.
 MAGIC = b"\x89LGS\r\n\x1a\n"
-VERSION_MAJOR = 4
+VERSION_MAJOR = 4            # what the reference encoder writes
 VERSION_MINOR = 0
+READABLE_MAJORS = (2, 3, 4)  # spec 10: every version the spec still lists
+# spec 10: named version gates, the first version whose files may use each tool
+GATE_RESIDUAL_CONTEXTS = (3, 0)   # spec 5.3.5: attributes flags bit 1, ChannelCoding thresholds
+GATE_REST_REFERENCES = (4, 0)     # spec 5.3.6: attributes flags bit 2, rest modes >= 2
 
 FixedHeader = Struct(
     "magic" / Bytes(8),

@@ -1,5 +1,6 @@
 """End-to-end format properties: round trip, every prefix, every selection, extract, damage."""
 import hashlib
+import zlib
 
 import numpy as np
 import pytest
@@ -225,11 +226,38 @@ def test_bad_magic_version_and_truncation():
         decode(data[:5])
     with pytest.raises(TruncatedError):
         decode(b"")
-    for major in (1, 2, 3, 5):     # 1.x-3.x files predate the 4.0 payloads (spec 10)
+    for major in (0, 1, 5, 255):   # spec 10 lists 2.0, 3.0 and 4.0; 1.0 was a draft
         bad = bytearray(data)
         bad[8] = major
         with pytest.raises(UnsupportedVersionError):
             decode(bytes(bad))
+
+
+def _relabel(data, major, minor=0):
+    fl = read_front(data).front_length
+    out = bytearray(data)
+    out[8], out[9] = major, minor
+    out[fl - 4: fl] = zlib.crc32(bytes(out[: fl - 4])).to_bytes(4, "little")
+    return bytes(out)
+
+
+def test_every_listed_version_reads_within_its_gates():
+    """spec 10: a file that uses only the tools of version V decodes the same labelled V; a tool
+    beyond its file's version gate drops the units that use it."""
+    from refcodec.format.schema import GATE_REST_REFERENCES, GATE_RESIDUAL_CONTEXTS, READABLE_MAJORS
+
+    assert READABLE_MAJORS == (2, 3, 4) and GATE_RESIDUAL_CONTEXTS < GATE_REST_REFERENCES
+    scene, data, order = encoded(palette=100)           # uses SH-rest references (4.0)
+    full = decode(data)
+    assert same(decode(_relabel(data, 4, 7)).scene, full.scene)      # any minor of a readable major
+    v3 = decode(_relabel(data, 3))
+    assert v3.problems and all(u.status in ("corrupt", "dependency") for u in v3.problems)
+    assert v3.scene.n < full.scene.n
+    plain = encode_scene(make_scene(800, sh_degree=1, seed=4),
+                         EncodeOptions(layers=2, overcomplete=4, progress=False,
+                                       disable=frozenset({"rest_refs", "residual_contexts"})))
+    for major in (2, 3):
+        assert same(decode(_relabel(plain, major)).scene, decode(plain).scene)
 
 
 def _refront(data, mutate):
