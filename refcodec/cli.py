@@ -295,7 +295,7 @@ def _cmd_render(a) -> int:
     from refcodec.format.decode import decode
     from refcodec.io.load import load_scene
     from refcodec.render import orbit_cameras, render_views, save_png
-    from refcodec.render.pictures import level_sheet
+    from refcodec.evaluation.levels import level_sheet
 
     def triple(text, what):
         v = [float(t) for t in text.split(",")]

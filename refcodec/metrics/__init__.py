@@ -2,10 +2,9 @@
 
 * image metrics: :func:`psnr` (optionally ROI via :func:`roi_mask`),
   :func:`ssim` (3DGS-compatible), :func:`mean_over_views`;
-* rate-quality comparison: :func:`bd_rate`, :func:`bd_psnr` (Bjontegaard);
-* :func:`lpips`: only with user-supplied weight files (never downloads).
+* rate-quality comparison: :func:`bd_rate`, :func:`bd_psnr` (Bjontegaard).
 
-numpy only at import time; torch is imported lazily (torch inputs, LPIPS).
+numpy only at import time; torch is imported lazily (torch inputs).
 This package must not depend on ``refcodec.container`` / ``refcodec.format.decode``.
 """
 from refcodec.metrics.bd import BDFallbackWarning, bd_psnr, bd_rate
@@ -17,7 +16,6 @@ from refcodec.metrics.image import (
     ssim,
     ssim_map,
 )
-from refcodec.metrics.lpips import LPIPSUnavailableError, load_lpips, lpips
 
 __all__ = [
     "psnr",
@@ -29,7 +27,4 @@ __all__ = [
     "bd_rate",
     "bd_psnr",
     "BDFallbackWarning",
-    "lpips",
-    "load_lpips",
-    "LPIPSUnavailableError",
 ]

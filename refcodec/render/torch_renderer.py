@@ -51,8 +51,8 @@ Implementation (vectorized, no per-pixel Python loops):
   removed Gaussian.
 
 Measured (forward, no grad, 256x256, 1 thread of a shared 2-core AMD EPYC): about 0.25-0.3 s
-of CPU per view for the 113k-153k Gaussian scenes in ../shared/data (``python -m
-refcodec.render.bench``); ~20M (Gaussian, pixel) evaluations per view at block 8.
+of CPU per view for the 113k-153k Gaussian scenes in ../shared/data (``python
+tools/bench/render_bench.py``); ~20M (Gaussian, pixel) evaluations per view at block 8.
 """
 from __future__ import annotations
 

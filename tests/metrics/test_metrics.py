@@ -1,10 +1,9 @@
-"""Tests for refcodec.metrics (PSNR / ROI-PSNR, SSIM, BD-rate / BD-PSNR, LPIPS guard)."""
+"""Tests for refcodec.metrics (PSNR / ROI-PSNR, SSIM, BD-rate / BD-PSNR)."""
 from __future__ import annotations
 
 import math
 import subprocess
 import sys
-import types
 import warnings
 
 import numpy as np
@@ -12,10 +11,8 @@ import pytest
 
 from refcodec.metrics import (
     BDFallbackWarning,
-    LPIPSUnavailableError,
     bd_psnr,
     bd_rate,
-    lpips,
     mean_over_views,
     psnr,
     roi_mask,
@@ -330,76 +327,6 @@ def test_bd_input_errors():
         bd_rate(RA, PA[:3], RB, PB)
     with pytest.raises(ValueError, match="method"):
         bd_rate(RA, PA, RB, PB, method="akima")
-
-
-# --------------------------------------------------------------------------- LPIPS
-
-def test_lpips_requires_weights():
-    a, b = _pair()
-    with pytest.raises(LPIPSUnavailableError, match="LPIPS needs network weights"):
-        lpips(a, b)
-    with pytest.raises(FileNotFoundError):
-        lpips(a, b, weights="/nonexistent/alex.pth")
-
-
-def test_lpips_loads_local_weights_with_stub_package(tmp_path, monkeypatch):
-    """Exercise the weight-loading path with a tiny stand-in for the `lpips` package
-    (same module layout: net.slice{k}.{i}.*, lin{k}.model.1.weight, scaling_layer buffers)."""
-    torch = pytest.importorskip("torch")
-    nn = torch.nn
-
-    class Slices(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.slice1 = nn.Sequential()
-            self.slice1.add_module("0", nn.Conv2d(3, 2, 1))
-
-    class Lin(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = nn.Sequential(nn.Dropout(), nn.Conv2d(2, 1, 1, bias=False))
-
-    class FakeLPIPS(nn.Module):
-        def __init__(self, net="alex", pretrained=True, pnet_rand=False, verbose=True):
-            super().__init__()
-            assert pnet_rand and not pretrained  # must never try to fetch weights
-            self.scaling_layer = nn.Module()
-            self.scaling_layer.register_buffer("shift", torch.zeros(1, 3, 1, 1))
-            self.net = Slices()
-            self.lin0 = Lin()
-
-        def forward(self, x, y, normalize=False):
-            assert normalize
-            d = (self.net.slice1(2 * x - 1) - self.net.slice1(2 * y - 1)) ** 2
-            return self.lin0.model(d).mean(dim=(2, 3), keepdim=True)
-
-    monkeypatch.setitem(sys.modules, "lpips", types.SimpleNamespace(LPIPS=FakeLPIPS))
-    import refcodec.metrics.lpips  # noqa: F401
-    lpips_mod = sys.modules["refcodec.metrics.lpips"]
-    monkeypatch.setattr(lpips_mod, "_CACHE", {})
-
-    ref = FakeLPIPS(pretrained=False, pnet_rand=True)
-    with torch.no_grad():
-        for p in ref.parameters():
-            p.uniform_(0.5, 1.0)
-    lin_file, bb_file, full_file = tmp_path / "lin.pth", tmp_path / "bb.pth", tmp_path / "full.pth"
-    torch.save({"lin0.model.1.weight": ref.lin0.model[1].weight.detach().clone()}, lin_file)
-    torch.save({"features.0.weight": ref.net.slice1[0].weight.detach().clone(),
-                "features.0.bias": ref.net.slice1[0].bias.detach().clone(),
-                "classifier.1.weight": torch.zeros(2)}, bb_file)
-    torch.save(ref.state_dict(), full_file)
-
-    a, b = _pair(h=8, w=9)
-    ref.eval()
-    with torch.no_grad():
-        expected = float(ref(torch.tensor(a, dtype=torch.float32).permute(2, 0, 1)[None],
-                             torch.tensor(b, dtype=torch.float32).permute(2, 0, 1)[None], normalize=True))
-    assert expected > 0
-    assert lpips(a, b, weights=full_file) == pytest.approx(expected, rel=1e-6)
-    assert lpips(a, b, weights=lin_file, backbone_weights=bb_file) == pytest.approx(expected, rel=1e-6)
-    assert lpips(a, a, weights=full_file) == pytest.approx(0.0, abs=1e-12)
-    with pytest.raises(LPIPSUnavailableError, match="backbone_weights"):
-        lpips(a, b, weights=lin_file)
 
 
 # --------------------------------------------------------------------------- packaging

@@ -1,4 +1,5 @@
-"""tools/bench/rd_bench.py and tools/bench/peers.py on a tiny generated scene."""
+"""tools/bench/rd_bench.py (and rd_sweep, rd_eval, rd_tables, rd_plot, stamp) and peers.py on a tiny
+generated scene."""
 import json
 import math
 import sys
@@ -14,6 +15,9 @@ sys.path.insert(0, str(BENCH))
 
 import peers  # noqa: E402
 import rd_bench  # noqa: E402
+import rd_eval  # noqa: E402
+import rd_sweep  # noqa: E402
+import rd_tables  # noqa: E402
 
 from refcodec.io.ply import write_ply  # noqa: E402
 from refcodec.io.synthetic import make_scene  # noqa: E402
@@ -45,6 +49,7 @@ def test_bench_without_peers(tiny_ply, tmp_path, monkeypatch, capsys):
 
     doc = json.loads(out_json.read_text())
     assert {"settings", "environment", "scenes"} <= set(doc)
+    assert list(doc)[0] == "stamp" and doc["stamp"]["spec_version"] == "4.0" and doc["stamp"]["peers"] == {}
     assert doc["settings"]["presets"] == ["high", "low"] and doc["settings"]["views"] == 2
     (sc,) = doc["scenes"]
     assert {"scene", "gaussians", "sh_degree", "input_bytes", "lgs", "curve", "peers", "comparisons"} <= set(sc)
@@ -67,17 +72,17 @@ def test_bench_without_peers(tiny_ply, tmp_path, monkeypatch, capsys):
 
 def test_interpolation_and_compare():
     rows = [dict(bytes=1000, psnr=30.0), dict(bytes=4000, psnr=40.0), dict(bytes=16000, psnr=float("inf"))]
-    assert rd_bench.lgs_bytes_at_psnr(rows, 35.0) == pytest.approx(2000.0)     # log-linear
-    assert rd_bench.lgs_bytes_at_psnr(rows, 45.0) is None                       # outside the curve
-    assert rd_bench.lgs_psnr_at_bytes(rows, 2000) == pytest.approx(35.0)
-    assert rd_bench.lgs_psnr_at_bytes(rows, 500) is None
-    c = rd_bench.compare(rows, dict(codec="SOG", bytes=2500, psnr=35.0))
+    assert rd_eval.lgs_bytes_at_psnr(rows, 35.0) == pytest.approx(2000.0)     # log-linear
+    assert rd_eval.lgs_bytes_at_psnr(rows, 45.0) is None                       # outside the curve
+    assert rd_eval.lgs_psnr_at_bytes(rows, 2000) == pytest.approx(35.0)
+    assert rd_eval.lgs_psnr_at_bytes(rows, 500) is None
+    c = rd_eval.compare(rows, dict(codec="SOG", bytes=2500, psnr=35.0))
     assert c["lgs_bytes_at_peer_psnr"] == pytest.approx(2000.0)
     assert c["lgs_bytes_ratio"] == pytest.approx(0.8)
     assert c["lgs_psnr_gain_db"] == pytest.approx(10 * math.log(2500 / 1000) / math.log(4) + 30 - 35)
     assert c["bd_rate_percent"] is None                                         # one peer point
     two = dict(codec="X", bytes=2000, psnr=30.0, points=[dict(bytes=2000, psnr=30.0), dict(bytes=8000, psnr=40.0)])
-    assert rd_bench.compare(rows, two)["bd_rate_percent"] == pytest.approx(-50.0)
+    assert rd_eval.compare(rows, two)["bd_rate_percent"] == pytest.approx(-50.0)
 
 
 def test_align_scene_undoes_axis_turns():
@@ -127,13 +132,13 @@ def test_bench_with_splat_transform(tiny_ply, tmp_path):
 def test_ablation_variants():
     from refcodec.encoder import TOOLS
 
-    every = rd_bench.ablation_variants("all")
+    every = rd_sweep.ablation_variants("all")
     assert [v for v, _ in every] == list(TOOLS) + ["none-of-them"]
     assert all(off == {v} for v, off in every[:-1]) and every[-1][1] == frozenset(TOOLS)
-    assert rd_bench.ablation_variants(["delta", "delta", "none-of-them"]) == [
+    assert rd_sweep.ablation_variants(["delta", "delta", "none-of-them"]) == [
         ("delta", frozenset({"delta"})), ("none-of-them", frozenset(TOOLS))]
     with pytest.raises(ValueError):
-        rd_bench.ablation_variants("delta,no_such_tool")
+        rd_sweep.ablation_variants("delta,no_such_tool")
     with pytest.raises(SystemExit):
         rd_bench.main(["x.ply", "--ablate", "no_such_tool", "--quiet"])
 
@@ -152,11 +157,11 @@ def test_bench_ablation(tiny_ply, tmp_path, monkeypatch, capsys):
         row = dict(codec=codec.upper(), setting="fake", status="ok", bytes=len(data) + 1000,
                    bits_per_gaussian=8.0 * (len(data) + 1000) / original.n, encode_s=0.0, decode_s=0.0,
                    axes="identity", gaussians=original.n)
-        row.update(rd_bench.score(ref, rd_bench.render_all(decode(data).scene, cams)))
+        row.update(rd_eval.score(ref, rd_eval.render_all(decode(data).scene, cams)))
         return row
 
-    monkeypatch.setattr(rd_bench, "_run_peer", fake_peer)
-    r = rd_bench.bench_scene(str(tiny_ply), ("high", "low"), views=1, size=48, layers=3, peers=["sog"],
+    monkeypatch.setattr(rd_sweep, "_run_peer", fake_peer)
+    r = rd_sweep.bench_scene(str(tiny_ply), ("high", "low"), views=1, size=48, layers=3, peers=["sog"],
                              tool=object(), match_peer_bytes=False, ablate=["delta"], log=lambda m: None)
     assert calls == ["sog"]                                             # peers run once, not per variant
     full, off = r["ablation"]
@@ -175,12 +180,12 @@ def test_bench_ablation(tiny_ply, tmp_path, monkeypatch, capsys):
     assert full["at_peer"]["SOG"] is not None and full["at_peer"]["SOG"] == pytest.approx(cmp["lgs_bytes_at_peer_psnr"])
     assert full["delta_vs_full"]["SOG"] == 0.0
     at = off["at_peer"]["SOG"]
-    assert at == rd_bench.lgs_bytes_at_psnr(off["rows"], peer["psnr"])
+    assert at == rd_eval.lgs_bytes_at_psnr(off["rows"], peer["psnr"])
     assert off["delta_vs_full"]["SOG"] == (None if at is None else pytest.approx(at / full["at_peer"]["SOG"] - 1))
     json.loads(json.dumps(rd_bench._json_ready([r])))
 
-    lines = rd_bench.ablation_markdown(r)
-    md = rd_bench.markdown([r], dict(views=1, size=48))
+    lines = rd_tables.ablation_markdown(r)
+    md = rd_tables.markdown([r], dict(views=1, size=48))
     assert "\n".join(lines) in md
     head = next(i for i, s in enumerate(lines) if s.startswith("| variant |"))
     assert lines[head].startswith("| variant | tools off | bytes at high | PSNR at high | change | bytes at SOG PSNR (")
@@ -225,14 +230,14 @@ def test_bench_with_pruning(tiny_ply, monkeypatch):
 
     monkeypatch.setattr(pruning, "views", few_views)
     monkeypatch.setattr(pruning, "removal_errors", counted)
-    r = rd_bench.bench_scene(str(tiny_ply), ("high", "low"), views=1, size=48, layers=3, peers=[],
+    r = rd_sweep.bench_scene(str(tiny_ply), ("high", "low"), views=1, size=48, layers=3, peers=[],
                              log=lambda m: None, prune={"margin": 6.0})
     assert rankings == [1200]                        # once for the whole sweep
     assert r["pruning"]["margin"] == 6.0 and r["pruning"]["ranking_s"] > 0
     assert any(row["gaussians"] < 1200 for row in r["lgs"])
     for row in r["lgs"]:
         assert row["bits_per_gaussian"] == pytest.approx(8.0 * row["bytes"] / 1200)
-    assert "prunes first" in rd_bench.markdown([r], dict(views=1, size=48))
+    assert "prunes first" in rd_tables.markdown([r], dict(views=1, size=48))
 
 
 def test_target_fractions(tiny_ply, monkeypatch):
@@ -245,21 +250,21 @@ def test_target_fractions(tiny_ply, monkeypatch):
         data = encode_scene(original, EncodeOptions(layers=3, overcomplete=6, quality="medium", progress=False))
         row = dict(codec=codec.upper(), setting="fake", status="ok", bytes=len(data) + 1000,
                    bits_per_gaussian=0.0, encode_s=0.0, decode_s=0.0, axes="identity", gaussians=original.n)
-        row.update(rd_bench.score(ref, rd_bench.render_all(decode(data).scene, cams)))
+        row.update(rd_eval.score(ref, rd_eval.render_all(decode(data).scene, cams)))
         return row
 
-    monkeypatch.setattr(rd_bench, "_run_peer", fake_peer)
-    r = rd_bench.bench_scene(str(tiny_ply), ("high", "low"), views=1, size=48, layers=3, peers=["sog", "spz"],
+    monkeypatch.setattr(rd_sweep, "_run_peer", fake_peer)
+    r = rd_sweep.bench_scene(str(tiny_ply), ("high", "low"), views=1, size=48, layers=3, peers=["sog", "spz"],
                              tool=object(), match_peer_bytes=False, fractions={"sog": 1.0, "spz": 0.3},
                              log=lambda m: None)
     sog, spz = r["comparisons"]
     assert sog["lgs_at_fraction"]["fraction"] == 1.0 and sog["lgs_at_fraction"]["meets"] is True
     assert sog["lgs_at_fraction"]["bytes"] <= sog["peer_bytes"]
     assert spz["lgs_at_fraction"]["bytes"] <= int(0.3 * spz["peer_bytes"]) and spz["lgs_at_fraction"]["meets"] is False
-    md = rd_bench.markdown([r], dict(views=1, size=48))
+    md = rd_tables.markdown([r], dict(views=1, size=48))
     assert "| fraction |" in md and "| yes |" in md and "| no |" in md
-    assert rd_bench._parse_fractions("sog=0.70, spz=0.6") == {"sog": 0.7, "spz": 0.6}
-    assert rd_bench._parse_fractions(None) == {}
+    assert rd_sweep.parse_fractions("sog=0.70, spz=0.6") == {"sog": 0.7, "spz": 0.6}
+    assert rd_sweep.parse_fractions(None) == {}
     for bad in ("sog", "xyz=0.5", "spz=0", "spz=abc"):
         with pytest.raises(ValueError):
-            rd_bench._parse_fractions(bad)
+            rd_sweep.parse_fractions(bad)

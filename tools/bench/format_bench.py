@@ -3,18 +3,19 @@
     python tools/bench/format_bench.py ../shared/data/biker.ply ../shared/data/playbot_lod2.ply \
         [--quality high] [--json out.json]
 
-Prints a Markdown table and optionally writes JSON. Scenes are read from the paths given and
-never copied.
+Prints a Markdown table and optionally writes JSON (``{"stamp": ..., "tool": ..., "quality": ...,
+"scenes": [...]}``, the stamp of ``stamp.py``). Scenes are read from the paths given and never
+copied.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def bench_scene(path: str, quality: str, repeats: int = 3) -> dict:
@@ -69,7 +70,9 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['scene']}: bytes per kind {r['bytes_per_kind']}")
     if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=2))
+        from stamp import write_json
+
+        write_json(a.json, dict(tool="tools/bench/format_bench.py", quality=a.quality, scenes=rows))
     return 0
 
 

@@ -1,6 +1,6 @@
 """Timing of the pure-PyTorch renderer on a 3DGS scene (any format ``refcodec encode`` reads).
 
-    python -m refcodec.render.bench /work/shared/data/biker.ply --views 8 --size 256 [--png-dir out/]
+    python tools/bench/render_bench.py ../shared/data/biker.ply --views 8 --size 256 [--png-dir out/]
 
 Prints wall-clock and process-CPU seconds per view (projection + rasterization, forward, no
 grad), the number of (tile, Gaussian) pairs and of (Gaussian, pixel) evaluations.
@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 def main(argv=None) -> None:

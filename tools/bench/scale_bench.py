@@ -29,8 +29,8 @@ Gaussians, 3 for smaller ones). Peak memory is the subprocess's
 baseline taken after the imports and reading the inputs (shown as ``+N``). The parent process
 stays small (it imports no numpy or refcodec), so its own size never shows in a child's peak.
 
-Output: a Markdown table on stdout (and ``--md``), and with ``--json`` all numbers (settings,
-environment, one entry per scene with every step). Progress lines go to stderr (``--quiet``
+Output: a Markdown table on stdout (and ``--md``), and with ``--json`` all numbers (the
+``stamp`` of ``stamp.py``, settings, environment, one entry per scene with every step). Progress lines go to stderr (``--quiet``
 silences them). Exit status 1 when a step failed, or with ``--check`` when a target was missed.
 """
 from __future__ import annotations
@@ -47,6 +47,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 WORKER_FLAG = "--_worker"
 BIG = 1_000_000           # scenes at least this large are timed once by default
@@ -433,8 +434,10 @@ def main(argv=None) -> int:
     if a.md:
         Path(a.md).write_text(md)
     if a.json:
+        from stamp import write_json
+
         doc = dict(tool="tools/bench/scale_bench.py", settings=settings, environment=env, scenes=rows)
-        Path(a.json).write_text(json.dumps(doc, indent=2))
+        write_json(a.json, doc)
     if any(r["errors"] for r in rows):
         return 1
     if a.check and any(c["ok"] is not True for r in rows for c in r["checks"]):
