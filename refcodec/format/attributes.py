@@ -328,7 +328,7 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
              for c in a.channels]
     _check_descs(descs, C)
     shifts = np.array([d["shift"] for d in descs], np.int8)
-    rest_rows = copies = None
+    copies = None
     layout = ValueLayout(descs, n, None)
     reader = StreamReader(a.stream, layout.num_contexts)
     lower = lower or Lower.empty()
