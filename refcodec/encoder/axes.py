@@ -20,6 +20,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from refcodec.quaternion import to_matrix
+
 
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamilton product a * b of (..., 4) quaternions (w, x, y, z); broadcasts."""
@@ -33,10 +35,7 @@ def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     """(..., 4) unit quaternions (w, x, y, z) -> (..., 3, 3) rotation matrices."""
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack([np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-                     np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-                     np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)], -2)
+    return to_matrix(q, normalize=False)
 
 
 def covariances(rotations: np.ndarray, scales: np.ndarray) -> np.ndarray:

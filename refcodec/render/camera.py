@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from refcodec.quaternion import to_matrix
+
 __all__ = [
     "Camera",
     "load_cameras_json",
@@ -156,12 +158,7 @@ _COLMAP_TWO_F = {"PINHOLE", "OPENCV", "FULL_OPENCV", "OPENCV_FISHEYE", "FOV", "T
 
 def quat_wxyz_to_rotmat(q) -> np.ndarray:
     """Rotation matrix of a (not necessarily normalized) quaternion w, x, y, z."""
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
+    return to_matrix(np.asarray(q, dtype=np.float64))
 
 
 def _colmap_dir(path) -> str:

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from refcodec.quaternion import to_matrix
+
 from refcodec.render.sh import sh_basis, num_coeffs
 
 ALPHA_MIN = 1.0 / 255.0
@@ -24,15 +26,6 @@ def _np(x):
     return np.asarray(x, dtype=np.float64)
 
 
-def _rotmat(q):
-    w, x, y, z = q / math.sqrt(float(q @ q))
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-
-
 def project_one(mean, log_scale, quat, camera, near=0.01, far=1e10, tile_size=16):
     """Projection of one Gaussian: dict(mean2d, conic (A, B, C), depth, radius, rect) or None if culled."""
     V = np.asarray(camera.viewmat, dtype=np.float64)
@@ -41,7 +34,7 @@ def project_one(mean, log_scale, quat, camera, near=0.01, far=1e10, tile_size=16
     x, y, z = Rv @ mean + tv
     if not (near < z < far):
         return None
-    R = _rotmat(quat)
+    R = to_matrix(np.asarray(quat, np.float64))
     S = np.diag(np.exp(log_scale))
     Sigma = R @ S @ S.T @ R.T
     Sigma_c = Rv @ Sigma @ Rv.T

@@ -61,6 +61,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from refcodec.quaternion import to_matrix
+
 from refcodec.render.sh import sh_basis, num_coeffs
 
 ALPHA_MIN = 1.0 / 255.0
@@ -79,13 +81,7 @@ __all__ = ["project_gaussians", "rasterize_tiles", "render_torch", "quat_to_rotm
 
 def quat_to_rotmat(q: torch.Tensor) -> torch.Tensor:
     """(N, 4) quaternions w, x, y, z (any norm) -> (N, 3, 3) rotation matrices."""
-    q = F.normalize(q, dim=-1)
-    w, x, y, z = q.unbind(-1)
-    return torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], dim=-1).reshape(q.shape[:-1] + (3, 3))
+    return to_matrix(q)
 
 
 def _cam_tensors(camera, dtype, device):
