@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
-import json
 import math
 import os
 import subprocess
@@ -386,7 +385,10 @@ def main(argv=None) -> int:
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out + ".md").write_text(md + "\n")
-        Path(a.out + ".json").write_text(json.dumps(dict(settings=settings, results=results), indent=1))
+        from stamp import splat_transform_peers, write_json
+
+        write_json(a.out + ".json", dict(settings=settings, results=results),
+                   peers=splat_transform_peers(tool), indent=1)
     return 0
 
 

@@ -104,7 +104,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("scenes", nargs="*", help="scene files (.ply, .splat, .spz, compressed .ply); "
                                               "default: ../shared/data/*.ply next to the repository")
-    ap.add_argument("--presets", default=",".join(ALL_PRESETS), help="LGS presets or quality levels (numbers), comma-separated")
+    ap.add_argument("--presets", default=",".join(ALL_PRESETS),
+                    help="LGS presets or quality levels (numbers), comma-separated")
     ap.add_argument("--views", type=int, default=8, help="orbit views (default 8)")
     ap.add_argument("--size", type=int, default=256, help="render width and height (default 256)")
     ap.add_argument("--layers", type=int, default=8, help="LGS layers (default 8)")

@@ -68,7 +68,8 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
     for extra in (curve_preset, ablation_preset if variants else None):
         if extra and extra not in want:
             want.append(extra)
-    res["lgs"], blobs, first_views = _sweep(original, want, presets, layers, overcomplete, cams, ref, log, enc_opts=enc_opts)
+    res["lgs"], blobs, first_views = _sweep(original, want, presets, layers, overcomplete, cams, ref, log,
+                                            enc_opts=enc_opts)
     if keep_images:
         images.update({f"LGS {p}": v for p, v in first_views.items()})
     full_preset_bytes = len(blobs[ablation_preset]) if variants else None

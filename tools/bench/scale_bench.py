@@ -30,8 +30,9 @@ baseline taken after the imports and reading the inputs (shown as ``+N``). The p
 stays small (it imports no numpy or refcodec), so its own size never shows in a child's peak.
 
 Output: a Markdown table on stdout (and ``--md``), and with ``--json`` all numbers (the
-``stamp`` of ``stamp.py``, settings, environment, one entry per scene with every step). Progress lines go to stderr (``--quiet``
-silences them). Exit status 1 when a step failed, or with ``--check`` when a target was missed.
+``stamp`` of ``stamp.py``, settings, environment, one entry per scene with every step).
+Progress lines go to stderr (``--quiet`` silences them). Exit status 1 when a step failed, or
+with ``--check`` when a target was missed.
 """
 from __future__ import annotations
 
@@ -392,7 +393,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="150000,1000000",
                     help="Gaussians of the generated scenes, comma-separated (150k, 1M work too; "
                          "default 150000,1000000; '' for none)")
-    ap.add_argument("--sh", type=int, default=3, choices=(0, 1, 2, 3), help="SH degree of the generated scenes (default 3)")
+    ap.add_argument("--sh", type=int, default=3, choices=(0, 1, 2, 3),
+                    help="SH degree of the generated scenes (default 3)")
     ap.add_argument("--seed", type=int, default=1, help="make_scene seed (default 1)")
     ap.add_argument("--quality", default="high", help="encoder quality preset (default high)")
     ap.add_argument("--repeat", type=int, default=None,

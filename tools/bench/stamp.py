@@ -70,8 +70,9 @@ def stamp(peers: dict | None = None) -> dict:
             "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()}
 
 
-def write_json(path, doc: dict, peers: dict | None = None, **dumps) -> dict:
-    """Write ``doc`` as JSON to ``path`` with ``stamp`` as its first key; returns what was written."""
+def write_json(path, doc: dict, peers: dict | None = None, indent: int = 2, **dumps) -> dict:
+    """Write ``doc`` as JSON to ``path`` with ``stamp`` as its first key (``dumps``: more
+    ``json.dumps`` arguments); returns what was written."""
     out = {"stamp": stamp(peers), **{k: v for k, v in doc.items() if k != "stamp"}}
-    Path(path).write_text(json.dumps(out, indent=2, **dumps))
+    Path(path).write_text(json.dumps(out, indent=indent, **dumps))
     return out
