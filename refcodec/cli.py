@@ -128,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--level", type=int, default=None, help="stop fetching at this level (default: all)")
     v.add_argument("--whole-file", action="store_true",
                    help="if the server ignores Range requests, download the whole file instead of failing")
+    v.add_argument("--step-delay", type=float, default=0.0, metavar="S",
+                   help="pause S seconds between levels (to watch the refinement)")
 
     m = sub.add_parser("demo", help="generate a scene, encode it, decode prefixes and ROI subsets")
     m.add_argument("--gaussians", type=int, default=100_000, help="size of the generated scene")
@@ -339,7 +341,8 @@ def _cmd_render(a) -> int:
 def _cmd_view(a) -> int:
     from refcodec.viewer import run_viewer
 
-    return run_viewer(a.input, host=a.host, port=a.port, level=a.level, whole_file=a.whole_file)
+    return run_viewer(a.input, host=a.host, port=a.port, level=a.level, whole_file=a.whole_file,
+                      step_delay=a.step_delay)
 
 
 COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "extract": _cmd_extract,
