@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--target-bytes", type=int, default=None, metavar="N",
                    help="rate control: the finest attribute quantization whose file fits N bytes")
     e.add_argument("--roi", action="append", default=[], metavar="SPEC",
-                   help="NAME=box:x0,y0,z0,x1,y1,z1 | NAME=sphere:cx,cy,cz,r | NAME=indices:FILE.npy")
+                   help="NAME=box:x0,y0,z0,x1,y1,z1 | NAME=sphere:cx,cy,cz,r | NAME=indices:FILE.npy | "
+                        "NAME=click:VIEW:X,Y[;VIEW:X,Y...] (-VIEW:X,Y negative; views: --cameras)")
     e.add_argument("--prune", action="store_true",
                    help="render-based pruning (spec A.6): drop the least visible Gaussians while renders of "
                         "check views stay 12 dB above the coded file's own error (slow: about 45 s per "
@@ -84,10 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--prune-psnr", type=float, default=None, metavar="DB",
                    help="--prune to a fixed check-view PSNR of DB instead of a margin")
     e.add_argument("--cameras", default=None, metavar="PATH",
-                   help="views for pruning: a 3DGS cameras.json or a COLMAP text model folder "
-                        "(default: orbit rings around the scene)")
+                   help="views for pruning and for click regions: a 3DGS cameras.json or a COLMAP text "
+                        "model folder (default: orbit rings around the scene)")
     e.add_argument("--roi-property", default=None, metavar="PROP",
                    help="one region per non-zero value of this integer per-Gaussian input property")
+    from refcodec.roi_options import add_encode_args
+    add_encode_args(e)                       # --segmenter, --tau, --epsilon, --view-size, --roi-quality
     e.add_argument("--tiles", type=int, default=None, metavar="N",
                    help="split the background into N spatial tiles (k-d, one region each; spec A.7) so that "
                         "a client can fetch a level per tile for a view (decode --view, view)")
@@ -108,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--report", default=None, metavar="FILE.json",
                    help="write each unit's status (decoded, not selected, absent, incomplete, checksum, "
                         "corrupt, dependency) and why")
+    d.add_argument("--priority", action="append", default=[], metavar="NAME",
+                   help="with --max-bytes N: N is a byte budget (front + the chosen segments) spent on the "
+                        "named regions' layers first, then on the others (instead of a prefix); repeatable")
     d.add_argument("--quiet", action="store_true", help="no summary line")
     from refcodec.stream.cli import add_decode_args
     add_decode_args(d)
@@ -116,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("input", help="an .lgs file, or any prefix of one")
     x.add_argument("output", help="the smaller .lgs file to write")
     _levels_args(x)
+
+    from refcodec.roi_options import add_segment_parser
+    add_segment_parser(sub)
 
     i = sub.add_parser("info", help="header, ROI table and bytes per layer/region/kind")
     i.add_argument("input", help="an .lgs file, or any prefix of one")
@@ -176,7 +185,9 @@ def _cmd_encode(a) -> int:
 
     t0 = time.perf_counter()
     scene = load_scene(a.input)
-    specs = [parse_roi(s) for s in a.roi]
+    specs = [parse_roi(s, a.tau) for s in a.roi]
+    from refcodec.roi.cli import parse_roi_quality, resolve_clicks
+    resolve_clicks(a, scene, specs, quiet=a.quiet or a.json)
     if a.roi_property:
         specs += property_regions(scene, a.roi_property)
     if a.tiles:
@@ -191,8 +202,8 @@ def _cmd_encode(a) -> int:
     pruning = margin is not None or a.prune_psnr is not None
     cams = None
     if a.cameras:
-        if not pruning:
-            raise ValueError("--cameras is only used for pruning (--prune)")
+        if not pruning and not any(s.source == "click" for s in specs):
+            raise ValueError("--cameras is only used for pruning (--prune) and click regions")
         from refcodec.render import load_cameras_json, load_colmap_text
         cams = load_cameras_json(a.cameras) if Path(a.cameras).is_file() else load_colmap_text(a.cameras)
     t1 = time.perf_counter()
@@ -200,7 +211,7 @@ def _cmd_encode(a) -> int:
                          quality=a.quality, target_bytes=a.target_bytes, prune_psnr=a.prune_psnr,
                          prune_margin=margin, views=cams,
                          disable=frozenset(t for t in a.disable.split(",") if t), regions=specs,
-                         progress=None if not a.quiet else False)
+                         region_quality=parse_roi_quality(a.roi_quality), progress=None if not a.quiet else False)
     data, order = encode_scene_with_order(scene, opts)
     t2 = time.perf_counter()
     Path(a.output).write_bytes(data)
@@ -234,9 +245,20 @@ def _cmd_decode(a) -> int:
     from refcodec.format.decode import canonical_dump, decode
     from refcodec.io.ply import write_ply
 
-    data = _read(a.input, a.max_bytes)
+    if a.priority and a.max_bytes is None:
+        raise ValueError("--priority needs --max-bytes N (the byte budget)")
+    data = _read(a.input, None if a.priority else a.max_bytes)
     t0 = time.perf_counter()
-    levels = _selection(a, read_front(data, a.max_gaussians))
+    front = read_front(data, a.max_gaussians)
+    levels = _selection(a, front)
+    if a.priority:                           # a byte budget spent on the named regions first
+        from refcodec.format.decode import budget_levels, unit_bytes
+        levels = budget_levels(front, a.max_bytes, a.priority, caps=levels)
+        sizes = unit_bytes(front)
+        used = front.front_length + sum(b or 0 for (l, r), b in sizes.items() if l <= levels[r])
+        if not a.quiet:
+            print("levels: " + ", ".join(f"{r.label}={k}" for r, k in zip(front.regions, levels))
+                  + f" ({used:,} of {a.max_bytes:,} bytes)")
     res = decode(data, levels, strict=a.strict, max_gaussians=a.max_gaussians)
     t1 = time.perf_counter()
     extra = None
@@ -345,8 +367,15 @@ def _cmd_view(a) -> int:
                       step_delay=a.step_delay)
 
 
+def _cmd_segment(a) -> int:
+    from refcodec.roi.cli import cmd_segment
+
+    return cmd_segment(a)
+
+
 COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "extract": _cmd_extract,
-            "info": _cmd_info, "demo": _cmd_demo, "render": _cmd_render, "view": _cmd_view}
+            "info": _cmd_info, "demo": _cmd_demo, "render": _cmd_render, "view": _cmd_view,
+            "segment": _cmd_segment}
 
 
 def _quiet_stdout() -> None:

@@ -38,7 +38,9 @@ def describe(data: bytes) -> dict:
         origin=list(info.origin), voxel_size=list(info.voxel_size), steps=list(info.steps),
         regions=[dict(id=r.region_id, label=r.label, source=SOURCE_KINDS[r.source],
                       bbox=[list(r.bbox_min), list(r.bbox_max)], params=list(r.params),
-                      prompts=len(r.prompts), counts=list(r.counts)) for r in fm.regions],
+                      prompts=[dict(view=p.view, negative=bool(p.flags & 1), x=p.x, y=p.y, threshold=p.threshold)
+                               for p in r.prompts],
+                      counts=list(r.counts)) for r in fm.regions],
         bytes_per_layer=by_layer, bytes_per_region=by_region, bytes_per_kind=by_kind,
         levels=cum, segments=segments,
     )
@@ -55,6 +57,11 @@ def format_text(d: dict) -> str:
     for r in d["regions"]:
         lines.append(f"  {r['id']:>3} {r['label']:<20} {r['source']:<9} {sum(r['counts']):>10,} "
                      f"Gaussians  per layer {r['counts']}")
+        if r["params"] and r["source"] != "rest":
+            lines.append(f"      params {', '.join(f'{v:g}' for v in r['params'])}")
+        for p in r["prompts"]:   # click regions (spec 3.3): view, pixel, negative, vote threshold
+            lines.append(f"      {'negative' if p['negative'] else 'click'} view {p['view']} pixel "
+                         f"({p['x']:g}, {p['y']:g}) threshold {p['threshold']:.3g}")
     lines += ["", "level  cumulative bytes  cumulative Gaussians"]
     for c in d["levels"]:
         lines.append(f"  {c['level']:>3}  {c['bytes']:>16,}  {c['gaussians']:>20,}")

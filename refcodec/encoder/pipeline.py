@@ -12,7 +12,7 @@ from refcodec.encoder.layering import assign_layers, opacity_area
 from refcodec.encoder.layering.importance import render_opacity_area
 from refcodec.encoder.quantization import (
     attribute_steps, attribute_values, coarsen_positions, layer_position_shift, layer_tilt, position_bits,
-    position_grid, quality_id, quality_level, quantize_attributes, quantize_positions,
+    position_grid, quality_id, quality_level, quantize_attributes, quantize_positions, region_step_shift,
 )
 from refcodec.format import duplicates, morton
 from refcodec.format import geometry as fgeometry
@@ -43,6 +43,10 @@ class EncodeOptions:
     prune_margin: float | None = None
     views: list | None = None
     prune_errors: object = None
+    # region-adaptive quality (spec A.3): region label -> quality level (preset or number); the
+    # region's steps and position grid follow that level instead of ``quality`` (with rate
+    # control, the same difference to the level reached)
+    region_quality: dict = field(default_factory=dict)
 
 
 # Coding tools the encoder may use; each can be switched off for ablation studies.
@@ -123,6 +127,11 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     labels = [s.label for s in o.regions]
     if len(set(labels)) != len(labels) or "background" in labels:
         raise ValueError("region labels must be unique and not 'background'")
+    for name, q in o.region_quality.items():
+        if name not in labels and name != "background":
+            raise ValueError(f"--roi-quality {name}: no region labelled {name!r} "
+                             f"(regions: {', '.join(['background'] + labels)})")
+        quality_level(q)
     unknown = set(o.disable) - set(TOOLS)
     if unknown:
         raise ValueError(f"unknown coding tools {sorted(unknown)}; known: {', '.join(TOOLS)}")
@@ -157,13 +166,30 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     return _Plan(scene, o, info, regions, units, kept=kept, pruning=report, render_layers=render_layers)
 
 
+def _region_levels(plan: _Plan, level: float) -> list:
+    """Quality level of each region (spec A.3): ``level`` moved by the region's --roi-quality
+    difference to --quality."""
+    rq = plan.options.region_quality
+    if not rq:
+        return [level] * len(plan.regions)
+    base = quality_level(plan.options.quality)
+    return [level + quality_level(rq[r["label"]]) - base if r["label"] in rq else level for r in plan.regions]
+
+
+def _position_bits(plan: _Plan, level: float) -> tuple[int, list]:
+    """The file's position bits (the finest region's) and each region's own."""
+    own = [position_bits(lv, plan.scene.sh_degree) for lv in _region_levels(plan, level)]
+    return max(own), own
+
+
 def _geometry(plan: _Plan, level: float) -> _Geometry:
-    """Positions on the level's grid (each unit's coarsened by its position shift, spec A.6);
-    each unit's decoding order and coded geometry, with octree contexts from the region's lower
-    layers (spec 5.1)."""
-    bits = position_bits(level, plan.scene.sh_degree)
-    shifts = tuple(layer_position_shift(level, l, plan.options.layers, plan.render_layers, bits)
-                   for l, _, _ in plan.units)
+    """Positions on the level's grid (each unit's coarsened by its position shift, spec A.6, and
+    by its region's coarser grid, A.3); each unit's decoding order and coded geometry, with
+    octree contexts from the region's lower layers (spec 5.1)."""
+    bits, own = _position_bits(plan, level)
+    levels = _region_levels(plan, level)
+    shifts = tuple(bits - own[r] + layer_position_shift(levels[r], l, plan.options.layers, plan.render_layers, own[r])
+                   for l, r, _ in plan.units)
     if (bits, shifts) in plan.geometry:
         return plan.geometry[bits, shifts]
     origin, voxel = position_grid(plan.scene.positions, bits)
@@ -172,7 +198,7 @@ def _geometry(plan: _Plan, level: float) -> _Geometry:
     methods.append(fgeometry.CTX_MODE_LEVEL if "geometry_contexts" in plan.options.disable else fgeometry.CTX_MODE_FULL)
     lower: dict = {}
     out = []
-    for (l, r, idx), shift in zip(plan.units, shifts):
+    for (_l, r, idx), shift in zip(plan.units, shifts):
         order, uniq, mult = _unit_order(coarsen_positions(qpos[idx], shift))
         low = fgeometry.LowerOccupancy(list(lower.get(r, [])))
         out.append((idx[order], np.repeat(uniq, mult), geometry.encode(uniq, low, methods),
@@ -187,7 +213,8 @@ def _code(plan: _Plan, quality) -> bytes:
     level = quality_level(quality)
     sh = plan.scene.sh_degree
     steps = attribute_steps(sh, level)
-    bits = position_bits(level, sh)
+    bits = _position_bits(plan, level)[0]
+    levels = _region_levels(plan, level)
     geo = _geometry(plan, level)
     tools = set(TOOLS) - set(plan.options.disable)
     C = steps.size
@@ -208,9 +235,12 @@ def _code(plan: _Plan, quality) -> bytes:
             payloads.append(dup)
             deps.append(g + 1)
         toc.append(_toc(l, r, S.KIND_ATTRIBUTES, deps + below))   # spec 3.4: lower layers first
-        shifts = np.full(C, layer_tilt(level, l, plan.options.layers, plan.render_layers), np.int8)
+        shifts = np.full(C, layer_tilt(levels[r], l, plan.options.layers, plan.render_layers), np.int8)
         shifts[0] = 0                                               # opacity keeps its step
         shifts[BASE_CHANNELS:] = 0                                # and SH rest (references, spec A.3)
+        if levels[r] != level:                                    # region-adaptive quality (A.3)
+            shifts += region_step_shift(level, levels[r], C)
+            np.clip(shifts, -8, 8, out=shifts)
         q = quantize_attributes(attribute_values(plan.scene, rows), unit_steps(steps, shifts))
         low = lower.get(r) or Lower.empty()
         norm_s = int(round(1.0 / float(unit_steps(steps, shifts)[ROT_W])))

@@ -97,6 +97,15 @@ GROUP_BALANCE = {
 }
 
 
+def region_step_shift(level: float, region_level: float, channels: int) -> np.ndarray:
+    """Step exponents (spec 5.3.1 shift) that bring a unit coded at ``level`` to the steps of
+    ``region_level`` (region-adaptive quality, spec A.3): steps grow by 2^(dL/2), so every
+    channel moves by round(dL / 2), opacity by the change of its own max(0, L - 2) term."""
+    shift = np.full(channels, int(np.floor((region_level - level) / 2.0 + 0.5)), np.int8)
+    shift[0] = int(np.floor((max(0.0, region_level - 2.0) - max(0.0, level - 2.0)) / 2.0 + 0.5))
+    return shift
+
+
 def rotation_scale(level: float, balance: int = 0) -> int:
     """S: rotation steps are exactly 1/S, S even, so the unit-norm prediction (spec 5.3.2) is exact
     in every layer."""

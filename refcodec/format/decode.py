@@ -65,6 +65,52 @@ def resolve_levels(front: FrontMatter, level: int | None = None, roi_levels: dic
     return [min(k, nl) for k in levels]
 
 
+def unit_bytes(front: FrontMatter) -> dict:
+    """Bytes of each (layer, region) unit's present critical segments; None for a unit with an
+    absent segment (it cannot be decoded from this file)."""
+    out = {}
+    for u in front.units:
+        if u.count:
+            ents = [front.toc[i] for i in u.critical]
+            out[u.layer, u.region] = None if any(e.flags & 1 for e in ents) else sum(e.length for e in ents)
+    return out
+
+
+def budget_levels(front: FrontMatter, max_bytes: int, priority: list, caps: list | None = None) -> list:
+    """A selection (spec 8.1) whose bytes fit ``max_bytes``: the front plus the critical segments
+    of the selected units. The named ``priority`` regions (labels or indices) get their layers
+    first, layer by layer in the order given, then the other regions the same way with what is
+    left; a region stops at the first layer that does not fit (or is absent). ``caps``: the
+    highest level of each region (default L)."""
+    nl, nr = front.info.num_layers, front.info.num_regions
+    caps = [nl] * nr if caps is None else [min(int(c), nl) for c in caps]
+    labels = {r.label: i for i, r in enumerate(front.regions)}
+    first = []
+    for key in priority:
+        i = labels.get(key) if isinstance(key, str) and key in labels else (
+            int(key) if isinstance(key, int) or str(key).isdigit() else None)
+        if i is None or not 0 <= i < nr:
+            raise ValueError(f"--priority {key}: no such region (regions: {', '.join(labels)})")
+        if i not in first:
+            first.append(i)
+    left = int(max_bytes) - front.front_length
+    if left < 0:
+        raise ValueError(f"a budget of {max_bytes:,} bytes does not hold the front ({front.front_length:,} bytes)")
+    sizes = unit_bytes(front)
+    levels = [0] * nr
+    for group in (first, [i for i in range(nr) if i not in first]):
+        open_ = list(group)
+        for layer in range(1, nl + 1):
+            for r in list(open_):
+                cost = sizes.get((layer, r), 0)
+                if layer > caps[r] or cost is None or cost > left:
+                    open_.remove(r)
+                    continue
+                left -= cost
+                levels[r] = layer
+    return levels
+
+
 class _SegmentCheck:
     """Availability of segments in ``data`` (spec 8.2), computed lazily and memoized."""
 
@@ -244,4 +290,5 @@ def extract(data: bytes, levels: list, max_gaussians: int | None = None) -> byte
     return assemble(info_dict(front), region_dicts(front), toc_dicts(front), payloads)
 
 
-__all__ = ["DecodeResult", "UnitReport", "canonical_dump", "decode", "extract", "resolve_levels", "LGSError"]
+__all__ = ["DecodeResult", "UnitReport", "budget_levels", "canonical_dump", "decode", "extract", "resolve_levels",
+           "unit_bytes", "LGSError"]

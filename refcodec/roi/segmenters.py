@@ -8,8 +8,8 @@ negative prompts.
 
 - :class:`GrabCutSegmenter` (``grabcut``, no weights): a region grow on the rendered depth and
   colour from the positive prompts (OpenCV ``floodFill`` on log depth and CIELAB chroma, stopped
-  by steps in either and by uncovered pixels) seeds OpenCV's GrabCut (``cv2.grabCut``, colour models), whose result is cut to the
-  connected part holding the positive prompts.
+  by steps in either and by uncovered pixels) seeds OpenCV's GrabCut (``cv2.grabCut``, colour
+  models), whose result is cut to the connected part holding the positive prompts.
 - :class:`SamSegmenter` (``sam:CHECKPOINT``): Segment Anything (``segment-anything`` package)
   with the user's checkpoint; CUDA when available, else CPU.
 - :class:`MaskFolder` (``masks:DIR``): the user's own masks, one PNG per view, named by the view
@@ -45,9 +45,9 @@ class GrabCutSegmenter:
     """Model-free: depth region grow seeding OpenCV GrabCut.
 
     ``depth_step``: largest step of log depth between neighbouring pixels inside one surface
-    (0.03, i.e. 3%); ``colour_step``: largest step of CIELAB chroma (a, b; 8); ``depth_range``: the grow stays within this log-depth distance of the seed
-    (0.5); ``iterations``: GrabCut iterations (3; 0 keeps the grown region). Uncovered pixels
-    (alpha < 0.5) are background.
+    (0.03, i.e. 3%); ``colour_step``: largest step of CIELAB chroma (a, b; 8); ``depth_range``:
+    the grow stays within this log-depth distance of the seed (0.5); ``iterations``: GrabCut
+    iterations (3; 0 keeps the grown region). Uncovered pixels (alpha < 0.5) are background.
     """
 
     name = "grabcut"
