@@ -12,8 +12,11 @@ import numpy as np
 from refcodec.format import attributes, duplicates, geometry, morton
 from refcodec.format.channels import group_slices, num_channels
 from refcodec.format.dequantize import dequantize_attributes, dequantize_positions, unit_steps
-from refcodec.format.front import FrontMatter, assemble, info_dict, read_front, region_dicts, toc_dicts
-from refcodec.format.errors import ChecksumError, CorruptError, LGSError
+from refcodec.format.front import (
+    FrontMatter, Limits, assemble, data_end, info_dict, read_front, region_dicts, toc_dicts,
+)
+from refcodec.format.errors import ChecksumError, CorruptError, LGSError, printable
+from refcodec.format.rans import work_limits
 from refcodec.format.scene import Scene
 
 
@@ -35,6 +38,7 @@ class DecodeResult:
     region: np.ndarray    # (N,) uint16, its region
     front: FrontMatter
     units: list = field(default_factory=list)  # UnitReport, file order
+    complete: bool = True  # the data reach the end of the file's last present segment
 
     @property
     def problems(self) -> list:
@@ -57,7 +61,8 @@ def resolve_levels(front: FrontMatter, level: int | None = None, roi_levels: dic
             if not 0 <= i < nr:
                 raise ValueError(f"region index {i} out of range (0..{nr - 1})")
         else:
-            raise ValueError(f"no region labelled {key!r} (regions: {', '.join(labels)})")
+            raise ValueError(f"no region labelled {printable(repr(key))} "
+                             f"(regions: {printable(', '.join(labels))})")
         levels[i] = k
     for k in levels:
         if k < 0:
@@ -112,30 +117,53 @@ def budget_levels(front: FrontMatter, max_bytes: int, priority: list, caps: list
 
 
 class _SegmentCheck:
-    """Availability of segments in ``data`` (spec 8.2), computed lazily and memoized."""
+    """Availability of segments in ``data`` (spec 8.2), computed lazily and memoized. Iterative
+    (an explicit stack, not recursion): a chain of any length costs O(entries + dependencies)."""
 
     def __init__(self, data: bytes, front: FrontMatter, strict: bool):
         self.data, self.front, self.strict = data, front, strict
         self.memo: dict = {}
+        self.passed: set = set()
 
     def status(self, i: int) -> str:
-        if i not in self.memo:
-            self.memo[i] = self._status(i)
-        return self.memo[i]
+        memo, passed, toc = self.memo, self.passed, self.front.toc
+        stack = [i]
+        while stack:
+            j = stack[-1]
+            if j in memo:
+                stack.pop()
+                continue
+            if j not in passed:                  # rules 1-3 of spec 8.2, once per entry
+                own = self._own(j)
+                if own != "ok":
+                    memo[j] = own
+                    stack.pop()
+                    continue
+                passed.add(j)
+            deps = self._deps(j)
+            pending = [d for d in deps if d not in memo]
+            if pending:                          # rule 4 needs the dependencies first (d < j)
+                stack.extend(pending)
+                continue
+            memo[j] = "dependency" if any(memo[d] != "ok" for d in deps) else "ok"
+            stack.pop()
+        return memo[i]
 
-    def _status(self, i: int) -> str:
-        e = self.front.toc[i]
+    def _deps(self, j: int) -> list:
+        """spec 8.2 rule 4: the dependencies that count; a critical entry's ancillary ones do not (3.4)."""
+        toc = self.front.toc
+        if toc[j].kind & 0x80:
+            return list(toc[j].deps)
+        return [d for d in toc[j].deps if not toc[d].kind & 0x80]
+
+    def _own(self, j: int) -> str:
+        e = self.front.toc[j]
         if e.flags & 1:
             return "absent"
         if e.offset + e.length > len(self.data):
             return "incomplete"
-        if zlib.crc32(self.payload(i)) != e.crc32:
-            if self.strict:
-                raise ChecksumError(f"segment {i} (layer {e.layer}, region {e.region}) fails its checksum")
-            return "checksum"
-        for d in e.deps:
-            if self.status(d) != "ok":
-                return "dependency"
+        if zlib.crc32(self.payload(j)) != e.crc32:
+            return "checksum"            # strict mode raises per unit outcome (spec 8.3), not here
         return "ok"
 
     def payload(self, i: int) -> bytes:
@@ -210,16 +238,27 @@ def _byte_source(data):
 
 
 def decode(data: bytes, levels: list | None = None, strict: bool = False,
-           max_gaussians: int | None = None) -> DecodeResult:
+           max_gaussians: int | None = None, front: FrontMatter | None = None,
+           limits: Limits | None = None) -> DecodeResult:
     """Decode ``data`` (a whole LGS file or any prefix of one).
 
     ``levels[r]`` is the highest layer kept for region r (None: everything). Units that are
     selected and whose segments are all present, complete and valid are decoded; the rest are
     reported in ``DecodeResult.units``. Raises only for the conditions of spec 9.
     ``max_gaussians`` (default: 2 GiB of decoded float32 values) bounds total_gaussians.
+    ``front``: the front of ``data`` when already read (``read_front``), so it is parsed once.
+    ``limits``: the work limits of spec 9.7 (default ``Limits()``; ``Limits.trusted()`` for input
+    you trust).
     """
     data = _byte_source(data)
-    front = read_front(data, max_gaussians)
+    limits = limits or Limits()
+    if front is None:
+        front = read_front(data, max_gaussians, limits)
+    with work_limits(limits.steps_per_lane, limits.step_budget(len(data))):
+        return _decode(data, front, levels, strict)
+
+
+def _decode(data, front: FrontMatter, levels, strict: bool) -> DecodeResult:
     info = front.info
     if levels is None:
         levels = [info.num_layers] * info.num_regions
@@ -228,9 +267,11 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
     check = _SegmentCheck(data, front, strict)
     reports = []
     states = [_RegionState() for _ in range(info.num_regions)]
-    # total_gaussians is bounded by read_front, so this allocation is too (pages untouched
-    # by unselected or undecodable units are never written)
-    selected = sum(u.count for u in front.units if u.layer <= levels[u.region])
+    # capacity for the selected units whose critical segments lie inside the data: bounded by
+    # total_gaussians (read_front) and, under the default limits, by spec 9.7 (a) and |D|
+    end = len(data)
+    selected = sum(u.count for u in front.units if u.layer <= levels[u.region]
+                   and all(front.toc[i].offset + front.toc[i].length <= end for i in u.critical))
     out = _Output(selected, num_channels(info.sh_degree), info.origin, info.voxel_size)
     top = {}                                   # each region's last selected non-empty layer
     for u in front.units:
@@ -246,12 +287,13 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
             continue
         state = states[u.region]
         bad = [check.status(i) for i in u.critical if check.status(i) != "ok"]
-        if bad:
-            rep.status = next(s for s in ("checksum", "dependency", "absent", "incomplete") if s in bad)
+        if bad or state.broken:                # spec 8.3: the unit's outcome, first that applies
+            rep.status = next((s for s in ("absent", "incomplete", "checksum", "dependency") if s in bad),
+                              "dependency")
+            if rep.status == "checksum" and strict:
+                i = next(i for i in u.critical if check.status(i) == "checksum")
+                raise ChecksumError(f"segment {i} (layer {u.layer}, region {u.region}) fails its checksum")
             state.broken = True
-            continue
-        if state.broken:                       # spec 8.4: a lower layer of the region is missing
-            rep.status = "dependency"
             continue
         try:
             voxels, q, shifts = decode_unit_arrays(front, u, check.payload, state, u.layer == top[u.region])
@@ -264,7 +306,7 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
         rep.steps = unit_steps(info.steps, shifts)
         out.add(voxels, q, rep.steps, u.layer, u.region)
     scene, layer, region = out.result()
-    return DecodeResult(scene, layer, region, front, reports)
+    return DecodeResult(scene, layer, region, front, reports, complete=len(data) >= data_end(front))
 
 
 def canonical_dump(scene: Scene) -> bytes:
@@ -273,13 +315,15 @@ def canonical_dump(scene: Scene) -> bytes:
     return np.concatenate([scene.positions, scene.attribute_matrix()], axis=1).astype("<f4").tobytes()
 
 
-def extract(data: bytes, levels: list, max_gaussians: int | None = None) -> bytes:
+def extract(data: bytes, levels: list, max_gaussians: int | None = None,
+            front: FrontMatter | None = None) -> bytes:
     """A smaller valid LGS file holding only the selected, available units (spec 8.5).
 
     Header and ROI table are kept as they are; every other segment is marked absent.
+    ``front``: the front of ``data`` when already read.
     """
     data = _byte_source(data)
-    front = read_front(data, max_gaussians)
+    front = front if front is not None else read_front(data, max_gaussians, Limits.trusted(max_gaussians))
     check = _SegmentCheck(data, front, strict=False)
     keep = set()
     for u in front.units:

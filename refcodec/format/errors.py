@@ -4,6 +4,23 @@ The CLI prints ``str(err)`` on one line and exits non-zero; no traceback.
 """
 
 
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` safe to print on one line: control, format (e.g. bidi overrides) and separator
+    characters escaped (``\\x1b``, ``\\n``, ``\\u202e``), cut to ``limit`` characters. For strings
+    that come from a file (labels) in messages and ``refcodec info``."""
+    out = []
+    for c in str(text):
+        if c.isprintable():
+            out.append(c)
+        elif c in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[c])
+        else:
+            o = ord(c)
+            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+    s = "".join(out)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
 class LGSError(Exception):
     """Base class of all LGS format errors."""
 

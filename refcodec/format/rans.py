@@ -27,15 +27,17 @@ the T steps.  ``rans_reference`` holds the obviously-correct scalar version used
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from typing import Sequence
 
 import numpy as np
 
-from refcodec.format.errors import CorruptError
+from refcodec.format.errors import CorruptError, LimitError
 
 __all__ = [
     "PROB_BITS", "PROB_SCALE", "RANS_L", "MAX_LANES_LOG2", "MAX_NSYM", "TARGET_STEPS",
-    "normalize_freqs", "choose_lanes_log2", "validate_tables", "encode", "decode", "Decoder",
+    "normalize_freqs", "choose_lanes_log2", "validate_tables", "encode", "decode", "Decoder", "work_limits",
 ]
 
 PROB_BITS = 12
@@ -257,6 +259,43 @@ def encode(symbols, contexts, freqs: Sequence[Sequence[int]], lanes_log2: int
 
 
 # ---------------------------------------------------------------------------------------------
+# Work limits (spec 9.7 b, c): a decoder may bound the steps of a stream with fewer than 4096
+# lanes and the steps of a whole decode. Set for a decode with ``work_limits``; none by default.
+
+class _Work:
+    def __init__(self, per_lane: int | None, budget: int | None):
+        self.per_lane, self.left = per_lane, budget
+
+
+_WORK: contextvars.ContextVar = contextvars.ContextVar("lgs_rans_work", default=None)
+
+
+@contextlib.contextmanager
+def work_limits(per_lane: int | None, budget: int | None):
+    """Within the block, a stream with K < 4096 lanes may not need more than ``per_lane`` steps
+    (ceil(n / K)), and all streams together not more than ``budget`` steps: LimitError."""
+    token = _WORK.set(_Work(per_lane, budget))
+    try:
+        yield
+    finally:
+        _WORK.reset(token)
+
+
+def _charge(i: int, n: int, K: int) -> None:
+    w = _WORK.get()
+    if w is None:
+        return
+    if w.per_lane is not None and K < (1 << MAX_LANES_LOG2) and -(-(i + n) // K) > w.per_lane:
+        raise LimitError(f"a coded stream of {K} lane{'s' if K > 1 else ''} needs more than {w.per_lane} steps a lane "
+                         f"(spec 9.7 b)")
+    if w.left is not None:
+        w.left -= -(-(i % K + n) // K)          # loop iterations of this batch
+        if w.left < 0:
+            raise LimitError("the coded streams need more rANS steps than the file's size allows "
+                             "(spec 9.7; --trusted lifts it)")
+
+
+# ---------------------------------------------------------------------------------------------
 # Decoder (spec 6.3)
 
 def decode(states, words, contexts, freqs: Sequence[Sequence[int]]) -> np.ndarray:
@@ -326,6 +365,7 @@ class Decoder:
         if n == 0:
             return np.zeros(0, dtype=np.int64)
         self._fill(used)
+        _charge(self.i, n, self.K)
         K, x, w = self.K, self.x, self.w
         W = w.size
         if const is None:
