@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from refcodec.format.errors import LGSError
+from refcodec.format.errors import LGSError, printable
 
 EPILOG = "Errors are printed on one line; the exit status is 1 for bad input, 2 for bad usage."
 
@@ -35,6 +35,9 @@ def _levels_args(p: argparse.ArgumentParser) -> None:
                    help="use only the first N bytes of the input (simulates a partial download)")
     p.add_argument("--max-gaussians", type=int, default=None,
                    help="refuse files declaring more Gaussians (default: 2 GiB of decoded output)")
+    p.add_argument("--trusted", action="store_true",
+                   help="input you trust: lift the limits of spec 9.7 that tie decoded values and rANS steps "
+                        "to the file's size (the --max-gaussians output bound stays)")
 
 
 class _SubParser(argparse.ArgumentParser):
@@ -108,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the canonical float32 dump of the conformance suite instead of PLY")
     d.add_argument("--strict", action="store_true",
                    help="fail on a segment that fails its checksum instead of dropping it")
+    d.add_argument("--require-complete", action="store_true",
+                   help="fail when the file ends before its last segment (a prefix) instead of warning")
     d.add_argument("--report", default=None, metavar="FILE.json",
                    help="write each unit's status (decoded, not selected, absent, incomplete, checksum, "
                         "corrupt, dependency) and why")
@@ -162,6 +167,39 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _limits(a):
+    """spec 9.7: the decoder's work limits (--trusted lifts those tied to the file's size)."""
+    from refcodec.format.front import Limits
+    return Limits.trusted(a.max_gaussians) if getattr(a, "trusted", False) else Limits(max_gaussians=a.max_gaussians)
+
+
+def _check_output(a) -> None:
+    """Refuse to write over the input file (``refcodec encode a.ply a.ply``)."""
+    import os
+    src, dst = Path(a.input), Path(a.output)
+    same = dst.resolve() == src.resolve()
+    if not same and dst.exists() and src.exists():
+        same = os.path.samefile(src, dst)
+    if same:
+        raise ValueError(f"refusing to overwrite the input file {a.output}")
+
+
+def _write_atomic(path: str, write) -> None:
+    """Write ``path`` through ``write(tmp_path)`` into a temporary file in the same folder, then
+    rename it into place (os.replace): a failed or interrupted write never leaves a partial file."""
+    import os
+    import tempfile
+    out = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=str(out.parent))
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _read(path: str, max_bytes: int | None = None) -> bytes:
     with open(path, "rb") as f:
         data = f.read() if max_bytes is None else f.read(max(0, max_bytes))
@@ -183,6 +221,7 @@ def _cmd_encode(a) -> int:
     from refcodec.io.load import load_scene
     from refcodec.roi import parse_roi, property_regions
 
+    _check_output(a)
     t0 = time.perf_counter()
     scene = load_scene(a.input)
     specs = [parse_roi(s, a.tau) for s in a.roi]
@@ -214,7 +253,7 @@ def _cmd_encode(a) -> int:
                          region_quality=parse_roi_quality(a.roi_quality), progress=None if not a.quiet else False)
     data, order = encode_scene_with_order(scene, opts)
     t2 = time.perf_counter()
-    Path(a.output).write_bytes(data)
+    _write_atomic(a.output, lambda p: Path(p).write_bytes(data))
     if a.json:
         from refcodec.info import describe
 
@@ -247,9 +286,11 @@ def _cmd_decode(a) -> int:
 
     if a.priority and a.max_bytes is None:
         raise ValueError("--priority needs --max-bytes N (the byte budget)")
+    _check_output(a)
     data = _read(a.input, None if a.priority else a.max_bytes)
     t0 = time.perf_counter()
-    front = read_front(data, a.max_gaussians)
+    limits = _limits(a)
+    front = read_front(data, a.max_gaussians, limits)
     levels = _selection(a, front)
     if a.priority:                           # a byte budget spent on the named regions first
         from refcodec.format.decode import budget_levels, unit_bytes
@@ -257,20 +298,29 @@ def _cmd_decode(a) -> int:
         sizes = unit_bytes(front)
         used = front.front_length + sum(b or 0 for (l, r), b in sizes.items() if l <= levels[r])
         if not a.quiet:
-            print("levels: " + ", ".join(f"{r.label}={k}" for r, k in zip(front.regions, levels))
+            print("levels: " + ", ".join(f"{printable(r.label)}={k}" for r, k in zip(front.regions, levels))
                   + f" ({used:,} of {a.max_bytes:,} bytes)")
-    res = decode(data, levels, strict=a.strict, max_gaussians=a.max_gaussians)
+    res = decode(data, levels, strict=a.strict, max_gaussians=a.max_gaussians, front=front, limits=limits)
     t1 = time.perf_counter()
+    if not res.complete:                     # spec 8.4: a prefix decodes, but say so
+        from refcodec.format.front import data_end
+        msg = (f"the file ends at byte {len(data):,}, before its last segment ends "
+               f"(byte {data_end(front):,}): a prefix")
+        if a.require_complete:
+            from refcodec.format.errors import TruncatedError
+            raise TruncatedError(msg + " (--require-complete)")
+        if a.max_bytes is None:
+            print(f"warning: {msg}; the units beyond it are not decoded", file=sys.stderr)
     extra = None
     if a.with_labels:
         extra = {"lgs_layer": res.layer.astype(np.uint8), "lgs_region": res.region.astype(np.uint16)}
     if a.raw:
-        Path(a.output).write_bytes(canonical_dump(res.scene))
+        _write_atomic(a.output, lambda p: Path(p).write_bytes(canonical_dump(res.scene)))
     else:
-        write_ply(a.output, res.scene, extra=extra)
+        _write_atomic(a.output, lambda p: write_ply(p, res.scene, extra=extra))
     for u in res.problems:
         print(f"warning: dropped layer {u.layer} region {u.region} ({u.count:,} Gaussians): "
-              f"{u.status}{': ' + u.detail if u.detail else ''}", file=sys.stderr)
+              f"{u.status}{': ' + printable(u.detail) if u.detail else ''}", file=sys.stderr)
     if a.report:
         labels = [r.label for r in res.front.regions]
         Path(a.report).write_text(json.dumps(dict(
@@ -287,9 +337,11 @@ def _cmd_extract(a) -> int:
     from refcodec.format.front import read_front
     from refcodec.format.decode import extract
 
+    _check_output(a)
     data = _read(a.input, a.max_bytes)
-    out = extract(data, _selection(a, read_front(data, a.max_gaussians)), max_gaussians=a.max_gaussians)
-    Path(a.output).write_bytes(out)
+    front = read_front(data, a.max_gaussians, _limits(a))
+    out = extract(data, _selection(a, front), max_gaussians=a.max_gaussians, front=front)
+    _write_atomic(a.output, lambda p: Path(p).write_bytes(out))
     print(f"wrote {len(out):,} of {len(data):,} bytes")
     return 0
 
@@ -339,8 +391,7 @@ def _cmd_render(a) -> int:
     t0 = time.perf_counter()
     if is_lgs:
         data = _read(a.input, a.max_bytes)
-        read_front(data)
-        scene = decode(data).scene
+        scene = decode(data, front=read_front(data)).scene
     else:
         scene = load_scene(a.input)
     out = Path(a.out)
@@ -389,7 +440,14 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings on one line, without source paths: ``warning: <message>``."""
+    print(f"warning: {printable(str(message), 500)}", file=file or sys.stderr)
+
+
 def main(argv: list | None = None) -> int:
+    import warnings
+    warnings.showwarning = _one_line_warning
     ap = _parser()
     try:
         a = ap.parse_args(argv)
@@ -410,10 +468,10 @@ def main(argv: list | None = None) -> int:
               file=sys.stderr)
         return 1
     except LGSError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {printable(str(e), 500)}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {printable(str(e), 500)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -1,13 +1,14 @@
 """Summaries of an LGS file: header, ROI table, bytes per layer/region/kind (``refcodec info``)."""
 from __future__ import annotations
 
-from refcodec.format.front import read_front
+from refcodec.format.errors import printable
+from refcodec.format.front import Limits, read_front
 from refcodec.format.schema import KIND_NAMES, QUALITY_NAMES, SEG_FLAG_ABSENT, SOURCE_KINDS
 
 
 def describe(data: bytes) -> dict:
     """A JSON-ready description of ``data`` (a whole file or a prefix)."""
-    fm = read_front(data)
+    fm = read_front(data, limits=Limits.trusted())   # the front only: nothing is decoded
     info = fm.info
     by_layer, by_region, by_kind = {}, {}, {}
     segments = []
@@ -22,11 +23,27 @@ def describe(data: bytes) -> dict:
             label = fm.regions[e.region].label
             by_region[label] = by_region.get(label, 0) + e.length
             by_kind[kind] = by_kind.get(kind, 0) + e.length
+    # what this file holds of each unit: present (every critical segment inside the data),
+    # absent (marked absent: e.g. dropped by an extraction, spec 8.5) or beyond the end (a prefix)
+    present_counts = [[0] * info.num_layers for _ in fm.regions]
+    absent_counts = [[0] * info.num_layers for _ in fm.regions]
+    cut_counts = [[0] * info.num_layers for _ in fm.regions]
+    for u in fm.units:
+        if not u.count:
+            continue
+        ents = [fm.toc[i] for i in u.critical]
+        if any(e.flags & SEG_FLAG_ABSENT for e in ents):
+            absent_counts[u.region][u.layer - 1] += u.count
+        elif any(e.offset + e.length > len(data) for e in ents):
+            cut_counts[u.region][u.layer - 1] += u.count
+        else:
+            present_counts[u.region][u.layer - 1] += u.count
     cum, acc = [], fm.front_length
     for layer in range(1, info.num_layers + 1):
         acc += by_layer.get(layer, 0)
         cum.append(dict(level=layer, bytes=acc,
-                        gaussians=sum(sum(r.counts[:layer]) for r in fm.regions)))
+                        gaussians=sum(sum(r.counts[:layer]) for r in fm.regions),
+                        present_gaussians=sum(sum(c[:layer]) for c in present_counts)))
     return dict(
         version=f"{fm.version[0]}.{fm.version[1]}",
         file_bytes=len(data),
@@ -34,39 +51,51 @@ def describe(data: bytes) -> dict:
         sh_degree=info.sh_degree,
         layers=info.num_layers,
         total_gaussians=info.total_gaussians,
+        present_gaussians=sum(map(sum, present_counts)),
+        absent_gaussians=sum(map(sum, absent_counts)),
+        beyond_end_gaussians=sum(map(sum, cut_counts)),
         quality=QUALITY_NAMES.get(info.quality, str(info.quality)),
         origin=list(info.origin), voxel_size=list(info.voxel_size), steps=list(info.steps),
-        regions=[dict(id=r.region_id, label=r.label, source=SOURCE_KINDS[r.source],
+        regions=[dict(id=r.region_id, label=r.label, source=SOURCE_KINDS.get(r.source, f"source-{r.source}"),
                       bbox=[list(r.bbox_min), list(r.bbox_max)], params=list(r.params),
                       prompts=[dict(view=p.view, negative=bool(p.flags & 1), x=p.x, y=p.y, threshold=p.threshold)
                                for p in r.prompts],
-                      counts=list(r.counts)) for r in fm.regions],
+                      counts=list(r.counts), present=present_counts[i], absent=absent_counts[i],
+                      beyond_end=cut_counts[i]) for i, r in enumerate(fm.regions)],
         bytes_per_layer=by_layer, bytes_per_region=by_region, bytes_per_kind=by_kind,
         levels=cum, segments=segments,
     )
 
 
 def format_text(d: dict) -> str:
+    """Plain text for a terminal; every string from the file (labels) is escaped (printable)."""
+    held = d["total_gaussians"] - d["present_gaussians"]
     lines = [
         f"LGS {d['version']}  {d['file_bytes']:,} bytes (front {d['front_bytes']:,})  "
         f"{d['total_gaussians']:,} Gaussians  SH degree {d['sh_degree']}  {d['layers']} layers  "
-        f"quality {d['quality']}",
-        "",
-        "regions:",
+        f"quality {printable(d['quality'])}",
     ]
+    if held:
+        lines.append(f"present: {d['present_gaussians']:,} of {d['total_gaussians']:,} Gaussians "
+                     f"({d['absent_gaussians']:,} in absent segments, e.g. dropped by an extraction; "
+                     f"{d['beyond_end_gaussians']:,} beyond the end of the data)")
+    lines += ["", "regions:"]
     for r in d["regions"]:
-        lines.append(f"  {r['id']:>3} {r['label']:<20} {r['source']:<9} {sum(r['counts']):>10,} "
+        lines.append(f"  {r['id']:>3} {printable(r['label'], 60):<20} {r['source']:<9} {sum(r['counts']):>10,} "
                      f"Gaussians  per layer {r['counts']}")
+        if r["present"] != r["counts"]:
+            lines.append(f"      present {sum(r['present']):,}  per layer {r['present']}")
         if r["params"] and r["source"] != "rest":
             lines.append(f"      params {', '.join(f'{v:g}' for v in r['params'])}")
         for p in r["prompts"]:   # click regions (spec 3.3): view, pixel, negative, vote threshold
             lines.append(f"      {'negative' if p['negative'] else 'click'} view {p['view']} pixel "
                          f"({p['x']:g}, {p['y']:g}) threshold {p['threshold']:.3g}")
-    lines += ["", "level  cumulative bytes  cumulative Gaussians"]
+    lines += ["", "level  cumulative bytes  cumulative Gaussians" + ("  present" if held else "")]
     for c in d["levels"]:
-        lines.append(f"  {c['level']:>3}  {c['bytes']:>16,}  {c['gaussians']:>20,}")
+        lines.append(f"  {c['level']:>3}  {c['bytes']:>16,}  {c['gaussians']:>20,}"
+                     + (f"  {c['present_gaussians']:>7,}" if held else ""))
     lines += ["", "bytes per kind: " + ", ".join(f"{k} {v:,}" for k, v in d["bytes_per_kind"].items()),
-              "bytes per region: " + ", ".join(f"{k} {v:,}" for k, v in d["bytes_per_region"].items())]
+              "bytes per region: " + ", ".join(f"{printable(k, 60)} {v:,}" for k, v in d["bytes_per_region"].items())]
     missing = sum(1 for s in d["segments"] if not s["present"])
     if missing:
         lines.append(f"{missing} of {len(d['segments'])} segments absent or beyond the end of the data")
