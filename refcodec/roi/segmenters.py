@@ -7,7 +7,7 @@
 negative prompts.
 
 - :class:`GrabCutSegmenter` (``grabcut``, no weights): a region grow on the rendered depth and
-  colour from the positive prompts (OpenCV ``floodFill`` on log depth and CIELAB chroma, stopped
+  colour from the positive prompts (OpenCV ``floodFill`` on log depth and CIELAB colour, stopped
   by steps in either and by uncovered pixels) seeds OpenCV's GrabCut (``cv2.grabCut``, colour
   models), whose result is cut to the connected part holding the positive prompts.
 - :class:`SamSegmenter` (``sam:CHECKPOINT``): Segment Anything (``segment-anything`` package)
@@ -45,22 +45,25 @@ class GrabCutSegmenter:
     """Model-free: depth region grow seeding OpenCV GrabCut.
 
     ``depth_step``: largest step of log depth between neighbouring pixels inside one surface
-    (0.03, i.e. 3%); ``colour_step``: largest step of CIELAB chroma (a, b; 8); ``depth_range``:
+    (0.03, i.e. 3%); ``lightness_step``, ``colour_step``: largest steps of CIELAB lightness (6)
+    and chroma (a, b; 8); ``depth_range``:
     the grow stays within this log-depth distance of the seed (0.5); ``iterations``: GrabCut
     iterations (3; 0 keeps the grown region). Uncovered pixels (alpha < 0.5) are background.
     """
 
     name = "grabcut"
 
-    def __init__(self, depth_step: float = 0.03, colour_step: float = 8.0, depth_range: float = 0.5,
-                 iterations: int = 3, seed_radius: int = 2):
-        self.depth_step, self.colour_step, self.depth_range = float(depth_step), float(colour_step), float(depth_range)
+    def __init__(self, depth_step: float = 0.03, lightness_step: float = 6.0, colour_step: float = 8.0,
+                 depth_range: float = 0.5, iterations: int = 3, seed_radius: int = 2):
+        self.depth_step, self.depth_range = float(depth_step), float(depth_range)
+        self.lightness_step, self.colour_step = float(lightness_step), float(colour_step)
         self.iterations, self.seed_radius = int(iterations), int(seed_radius)
 
     def grow(self, view, seed) -> np.ndarray:
         """Pixels reached from ``seed`` (x, y) through covered pixels whose log depth changes by
-        at most ``depth_step`` and whose chroma (CIELAB a, b) by at most ``colour_step`` from a
-        neighbour, with the log depth within ``depth_range`` of the seed's."""
+        at most ``depth_step``, CIELAB lightness by ``lightness_step`` and chroma (a, b) by
+        ``colour_step`` from a neighbour (colour median-filtered over 5x5 first), with the log
+        depth within ``depth_range`` of the seed's."""
         cv2 = _cv2()
         covered = view.alpha >= 0.5
         h, w = covered.shape
@@ -71,12 +74,19 @@ class GrabCutSegmenter:
         d0 = float(logd[y, x])
         ok = covered & (np.abs(logd - d0) <= self.depth_range)
         lab = cv2.cvtColor(np.ascontiguousarray(view.rgb, np.float32), cv2.COLOR_RGB2Lab)
-        img = np.dstack([np.where(ok, logd, np.float32(1e6)), lab[..., 1], lab[..., 2]]).astype(np.float32)
-        ff = np.zeros((h + 2, w + 2), np.uint8)
-        tol = (self.depth_step, self.colour_step, self.colour_step)
-        cv2.floodFill(img, ff, (x, y), (0, 0, 0), loDiff=tol, upDiff=tol,
-                      flags=4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
-        return ff[1:-1, 1:-1].astype(bool) & ok
+        lab = cv2.medianBlur(lab, 5)          # fine texture (eyes, print) smoothed, edges kept
+        barrier = np.where(ok, logd, np.float32(1e6))
+        reached = ok.copy()
+        # floodFill compares up to 3 channels: log depth and lightness with a, then with b; a
+        # pixel must be reached both ways (then the seed's connected part of that is kept)
+        for chroma in (lab[..., 1], lab[..., 2]):
+            img = np.dstack([barrier, lab[..., 0], chroma]).astype(np.float32)
+            ff = np.zeros((h + 2, w + 2), np.uint8)
+            tol = (self.depth_step, self.lightness_step, self.colour_step)
+            cv2.floodFill(img, ff, (x, y), (0, 0, 0), loDiff=tol, upDiff=tol,
+                          flags=4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+            reached &= ff[1:-1, 1:-1].astype(bool)
+        return _component_of(reached, np.array([[x, y]]))
 
     def segment(self, view, points, labels) -> np.ndarray | None:
         cv2 = _cv2()
