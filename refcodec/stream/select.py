@@ -2,8 +2,11 @@
 byte budget. Client-side policy, not part of the format: any selection is valid (spec 8.1).
 
 The policy: every non-empty region first gets layer 1 (the whole scene shows), in order of
-weight while the budget lasts; then layers are added greedily, each step taking the region
-whose next unit brings the most weighted Gaussians per byte, while it fits. A region's weight
+weight while the budget lasts; then layers are added greedily, each step taking the unit with
+the highest value per byte that still fits. A unit's value is its region's weight times its
+share of its layer's Gaussians (each layer is taken to be worth as much as the one before it
+to the whole scene, as a uniform prefix assumes; layers grow exponentially, so a near region
+goes a few layers deeper than a far one instead of taking every layer first). A region's weight
 is 1 / d^2 (d: distance from the camera to the nearest point of its bounding box in the ROI
 table, at least 2% of the scene's size), times 0.05 when the box lies outside the camera's view
 (behind it or beyond the image borders; a camera position alone sees everything).
@@ -111,6 +114,7 @@ def select_levels(front: FrontMatter, view: View, budget: int, max_levels: list 
     caps = list(max_levels) if max_levels is not None else [L] * R
     ub = unit_bytes(front)
     counts = [list(r.counts) for r in front.regions]
+    layer_total = [max(1, sum(c[l] for c in counts)) for l in range(L)]
     w = region_weights(front, view)
     left = int(budget) - front.front_length
     levels = [0] * R
@@ -127,7 +131,7 @@ def select_levels(front: FrontMatter, view: View, budget: int, max_levels: list 
         nxt = levels[r] + 1
         if levels[r] >= 1 and nxt <= caps[r]:
             b = ub.get((nxt, r), 0)
-            gain = w[r] * counts[r][nxt - 1]
+            gain = w[r] * counts[r][nxt - 1] / layer_total[nxt - 1]
             heapq.heappush(heap, (-(gain / max(b, 1)), r, nxt))
 
     for r in range(R):
