@@ -193,7 +193,7 @@ def _geometry(plan: _Plan, level: float) -> _Geometry:
     if (bits, shifts) in plan.geometry:
         return plan.geometry[bits, shifts]
     origin, voxel = position_grid(plan.scene.positions, bits)
-    qpos = quantize_positions(plan.scene.positions, origin, voxel)
+    qpos = quantize_positions(plan.scene.positions, origin, voxel, bits)
     methods = [fgeometry.METHOD_GAPS]
     methods.append(fgeometry.CTX_MODE_LEVEL if "geometry_contexts" in plan.options.disable else fgeometry.CTX_MODE_FULL)
     lower: dict = {}

@@ -4,6 +4,8 @@ The decoder side, spec 7's dequantization, is ``refcodec.format.dequantize``.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from refcodec.format.channels import group_slices, num_channels
@@ -125,21 +127,63 @@ def attribute_steps(sh_degree: int, quality="high") -> np.ndarray:
     return np.asarray(steps, dtype=np.float32)
 
 
+# Outliers (spec A.3, encoder choice): a Gaussian farther than OUTLIER_FACTOR times the scene's
+# central extent (the largest per-axis spread of the 0.5-99.5% quantiles) beyond those quantiles
+# is clamped to the bounds of the others, so one stray Gaussian cannot stretch the grid and
+# collapse the rest. The real scenes measured reach at most 0.08 of the central extent beyond
+# it (ordinary scenes are never clamped: their grid is their bounding box, as before).
+OUTLIER_FACTOR = 16.0
+OUTLIER_QUANTILES = (0.5, 99.5)
+# spec 4.2: |origin| + 2^16 * voxel_size <= 2^127. Positions are clamped to +-2^125 so that the
+# grid always satisfies it (every decoded position is then finite).
+POSITION_LIMIT = 2.0 ** 125
+
+
+def position_bounds(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(lo, hi, outliers): per-axis float64 bounds of the grid and how many Gaussians lie
+    outside them (clamped to them). Warns when it clamps."""
+    p = np.asarray(positions, dtype=np.float64)
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    ql, qh = np.percentile(p, OUTLIER_QUANTILES, axis=0)
+    E = float(np.max(qh - ql))
+    outside = 0
+    if E > 0 and (np.any(lo < ql - OUTLIER_FACTOR * E) or np.any(hi > qh + OUTLIER_FACTOR * E)):
+        inside = (p >= ql - OUTLIER_FACTOR * E) & (p <= qh + OUTLIER_FACTOR * E)
+        lo = np.where(inside, p, np.inf).min(axis=0)
+        hi = np.where(inside, p, -np.inf).max(axis=0)
+        outside = int(np.count_nonzero(~inside.all(axis=1)))
+        warnings.warn(f"{outside:,} Gaussian(s) lie more than {OUTLIER_FACTOR:g}x the scene's central extent "
+                      f"({E:.4g}) outside it: their positions are clamped to the bounds of the others "
+                      f"(x {lo[0]:.4g}..{hi[0]:.4g}, y {lo[1]:.4g}..{hi[1]:.4g}, z {lo[2]:.4g}..{hi[2]:.4g})",
+                      stacklevel=2)
+    if np.any(lo < -POSITION_LIMIT) or np.any(hi > POSITION_LIMIT):
+        n = int(np.count_nonzero(np.any((p < -POSITION_LIMIT) | (p > POSITION_LIMIT), axis=1)))
+        lo, hi = np.clip(lo, -POSITION_LIMIT, POSITION_LIMIT), np.clip(hi, -POSITION_LIMIT, POSITION_LIMIT)
+        outside = max(outside, n)
+        warnings.warn(f"{n:,} Gaussian(s) lie beyond +-2^125 ({POSITION_LIMIT:.3g}): clamped so that every "
+                      f"decoded position stays finite (spec 4.2)", stacklevel=2)
+    return lo, hi, outside
+
+
 def position_grid(positions: np.ndarray, bits: int = POSITION_BITS) -> tuple[np.ndarray, np.ndarray]:
-    """Origin and per-axis voxel size of a ``bits``-bit position grid over the scene bounds."""
+    """Origin and per-axis voxel size of a ``bits``-bit position grid over the scene bounds
+    (``position_bounds``: far outliers are left outside and clamped by ``quantize_positions``)."""
     if len(positions) == 0:
         return np.zeros(3, np.float32), np.ones(3, np.float32)
-    lo = positions.min(axis=0).astype(np.float32)
-    hi = positions.max(axis=0).astype(np.float64)
+    lo64, hi, _ = position_bounds(positions)
+    lo = lo64.astype(np.float32)
     extent = hi - lo.astype(np.float64)
     voxel = np.where(extent > 0, extent / ((1 << bits) - 1), 1.0).astype(np.float32)
     voxel = np.where(voxel > 0, voxel, np.float32(1e-30))  # float32 underflow guard
     return lo, voxel
 
 
-def quantize_positions(positions: np.ndarray, origin: np.ndarray, voxel: np.ndarray) -> np.ndarray:
-    q = np.rint((positions.astype(np.float64) - origin.astype(np.float64)) / voxel.astype(np.float64))
-    return np.clip(q, 0, POSITION_MAX).astype(np.uint16)
+def quantize_positions(positions: np.ndarray, origin: np.ndarray, voxel: np.ndarray,
+                       bits: int = POSITION_BITS) -> np.ndarray:
+    """Grid coordinates, clamped to the ``bits``-bit grid (outliers land on its faces)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = np.rint((positions.astype(np.float64) - origin.astype(np.float64)) / voxel.astype(np.float64))
+    return np.clip(q, 0, (1 << bits) - 1).astype(np.uint16)
 
 
 def attribute_values(scene, rows=None) -> np.ndarray:
