@@ -200,6 +200,18 @@ def _write_atomic(path: str, write) -> None:
         raise
 
 
+def _check_limits_of_output(data: bytes) -> None:
+    """Warn when an encoded file is beyond a limit of spec 9.7 (e.g. millions of identical
+    Gaussians in a few bytes): decoders may refuse it, refcodec decodes it with --trusted."""
+    import warnings
+    from refcodec.format.errors import LimitError
+    from refcodec.format.front import read_front
+    try:
+        read_front(data)
+    except LimitError as e:
+        warnings.warn(f"the file is beyond a limit of spec 9.7 (decode it with --trusted): {e}")
+
+
 def _read(path: str, max_bytes: int | None = None) -> bytes:
     with open(path, "rb") as f:
         data = f.read() if max_bytes is None else f.read(max(0, max_bytes))
@@ -254,6 +266,7 @@ def _cmd_encode(a) -> int:
     data, order = encode_scene_with_order(scene, opts)
     t2 = time.perf_counter()
     _write_atomic(a.output, lambda p: Path(p).write_bytes(data))
+    _check_limits_of_output(data)
     if a.json:
         from refcodec.info import describe
 
@@ -447,7 +460,14 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main(argv: list | None = None) -> int:
     import warnings
-    warnings.showwarning = _one_line_warning
+    previous_showwarning, warnings.showwarning = warnings.showwarning, _one_line_warning
+    try:
+        return _main(argv)
+    finally:
+        warnings.showwarning = previous_showwarning
+
+
+def _main(argv: list | None) -> int:
     ap = _parser()
     try:
         a = ap.parse_args(argv)
