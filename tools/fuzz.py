@@ -90,7 +90,7 @@ def crc_repair(data: bytes) -> bytes:
             size = 23 + 4 * len(e.deps)
             if not e.flags & 1 and e.offset + e.length <= len(b):
                 crc = zlib.crc32(bytes(b[e.offset: e.offset + e.length]))
-                at = 16 + pos + 15          # layer u8, region u16, kind, flags, reserved, offset u64, length u32
+                at = 16 + pos + 18          # after layer u8, region u16, kind, flags, reserved, offset u64, length u32
                 b[at: at + 4] = crc.to_bytes(4, "little")
             pos += size
     except Exception:                                       # noqa: BLE001 - a mutated front

@@ -58,7 +58,7 @@ def _check_fixed(data: bytes) -> object:
         raise UnsupportedVersionError(
             f"LGS version {fixed.version_major}.{fixed.version_minor} is not supported "
             f"(this decoder reads {', '.join(f'{v}.x' for v in S.READABLE_MAJORS)})")
-    if fixed.flags != 0 and fixed.version_minor == 0:   # spec 1.3: a front extension point
+    if fixed.flags != 0 and fixed.version_minor == 0:   # spec 4.1 step 2 (1.3): a front extension point
         raise CorruptError(f"reserved header flags are {fixed.flags:#06x}, must be zero")
     if fixed.front_length < S.FIXED_HEADER_SIZE + 4:
         raise CorruptError(f"front length {fixed.front_length} is too small")
@@ -227,7 +227,7 @@ def _finite_grid(origin, voxel) -> bool:
 def _validate(fm: FrontMatter, max_gaussians: int) -> None:
     """spec 4.2: semantic checks on the front."""
     info = fm.info
-    strict_ext = fm.version[1] == 0      # spec 1.3: front extension points are ignored when minor > 0
+    strict_ext = fm.version[1] == 0      # spec 4.2 (1.3): front extension points are ignored when minor > 0
     if strict_ext and any(info.reserved):
         raise CorruptError("reserved scene-info bytes must be zero")
     for name in ("origin", "voxel_size", "steps"):
