@@ -93,7 +93,8 @@ def interp_log(x: float, xs: list, ys: list) -> float | None:
     return float(np.interp(math.log(x), lx, yy))
 
 
-def run_scene(cfg_path: Path, data_dir: Path, out_dir: Path, layers: int = 8) -> dict:
+def run_scene(cfg_path: Path, data_dir: Path, out_dir: Path, layers: int = 8, eval_size: int = 256,
+              eval_views: int = 8) -> dict:
     cfg = json.loads(cfg_path.read_text())
     scene = load_scene(data_dir / cfg["scene"])
     cams = load_cameras_json(cfg_path.parent / cfg["cameras"])
@@ -106,7 +107,7 @@ def run_scene(cfg_path: Path, data_dir: Path, out_dir: Path, layers: int = 8) ->
     member[ex.indices] = True
     name = cfg["object"]
     region = RegionSpec(name, "click", [6.0], indices=ex.indices, prompts=spec.prompts)
-    ecams = eval_cameras(scene)
+    ecams = eval_cameras(scene, eval_size, eval_views)
     ref = renders(scene, ecams)
     mask = np.stack(member_masks(scene, ecams, member))
     files = {}
@@ -174,7 +175,8 @@ def tables(doc: dict) -> str:
     for s in doc["scenes"]:
         out += [f"### {s['scene']}: {s['object']} ({s['object_gaussians']:,} of {s['scene_gaussians']:,} Gaussians, "
                 f"clicks {s['clicks']}, {s['voting_views']} voting views, {s['segmenter']})", "",
-                "| file | selection | levels (bg, obj) | bytes | ROI-PSNR | bg PSNR | uniform ROI-PSNR at these bytes | gain dB |",
+                "| file | selection | levels (bg, obj) | bytes | ROI-PSNR | bg PSNR "
+                "| uniform ROI-PSNR at these bytes | gain dB |",
                 "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
         for r in s["rows"]:
             at, g = r.get("uniform_roi_psnr_at_bytes"), r.get("gain_db")
@@ -191,16 +193,20 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="results stem: writes STEM.json and STEM-tables.md")
     ap.add_argument("--configs", nargs="*", default=None, help="scene configs (default: tools/bench/roi/*.json "
                                                                "without _cameras)")
+    ap.add_argument("--layers", type=int, default=8, help="quality layers of the files")
+    ap.add_argument("--eval-size", type=int, default=256, help="evaluation views' size in pixels")
+    ap.add_argument("--eval-views", type=int, default=8, help="evaluation views")
     a = ap.parse_args(argv)
     cfgs = [Path(c) for c in a.configs] if a.configs else sorted(
         p for p in (HERE / "roi").glob("*.json") if not p.stem.endswith("_cameras"))
     out = Path(a.out)
-    doc = dict(setup="8 orbit views 256x256 (elevation 25, azimuth +7.5 deg from the click views); ROI-PSNR in the "
+    doc = dict(setup=f"{a.eval_views} orbit views {a.eval_size}x{a.eval_size} (elevation 25, azimuth +7.5 deg from the "
+                     "click views); ROI-PSNR in the "
                      "object's own mask rendered from its Gaussians in the original scene; PSNR against renders of "
                      "the original scene, pooled over views", scenes=[])
     for c in cfgs:
         t = time.perf_counter()
-        doc["scenes"].append(run_scene(c, Path(a.data), out))
+        doc["scenes"].append(run_scene(c, Path(a.data), out, a.layers, a.eval_size, a.eval_views))
         print(f"{c.stem}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
     write_json(out.with_suffix(".json"), doc)
     Path(str(out) + "-tables.md").write_text(tables(doc) + "\n")
