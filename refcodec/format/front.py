@@ -291,7 +291,7 @@ class Limits:
     file's size, (a) and (c), and keeps the steps per lane and the output bound.
 
     - ``values_per_byte``: a unit's n * (3 + C) decoded values per byte of its critical segments
-      (refcodec files: at most 8.4 on the real and generated scenes measured; 256 allowed);
+      (refcodec files: at most 7.9 on the real and generated scenes measured; 256 allowed);
     - ``steps_per_lane``: rANS steps ceil(n / K) of a stream with fewer than 4096 lanes
       (refcodec writes at most 4096; 16384 allowed);
     - ``step_budget``: rANS steps of one decode, ``steps_base + steps_per_byte * |D|``

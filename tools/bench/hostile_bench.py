@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import resource
@@ -78,6 +77,8 @@ def outcome(r: dict) -> str:
     lines = err.splitlines()
     first = lines[0] if lines else ""
     more = f" (+{len(lines) - 1} more stderr lines)" if len(lines) > 1 else ""
+    raw = any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in r["stdout"] + r["stderr"])
+    more += "; raw control characters printed" if raw else ""
     if r["rc"] == 0:
         return ("ok" + (f"; {first[:100]}" if first else "") + more)
     return f"exit {r['rc']}: {first[:110]}{more}"
@@ -145,19 +146,23 @@ def main(argv=None) -> int:
     table = ["| file | command | outcome | time s | peak MB |", "| --- | --- | --- | ---: | ---: |"]
     for r in rows:
         t = "timeout" if r["timeout"] else f"{r['seconds']:.2f}"
-        o = r["outcome"].replace("|", "\\|").replace("\x1b", "\\x1b")
+        o = "".join(c if c.isprintable() else repr(c)[1:-1] for c in r["outcome"]).replace("|", "\\|")
         table.append(f"| {r['file']} | {r['cmd']} | {o} | {t} | {r['peak_mb']:.0f} |")
     bad = [r for r in rows if r["timeout"] or r["seconds"] >= LIMIT_S or r["peak_mb"] >= LIMIT_MB
-           or "Traceback" in r["stderr"] or len(r["stderr"].strip().splitlines()) > 1]
+           or "Traceback" in r["stderr"] or len(r["stderr"].strip().splitlines()) > 1
+           or "raw control" in r["outcome"]]
     foot = (f"\n{len(rows) - len(bad)} of {len(rows)} commands within {LIMIT_S:g} s and {LIMIT_MB:g} MB "
-            f"with at most one stderr line and no traceback.\n")
+            f"with at most one stderr line, no traceback and no raw control characters.\n")
     md = head + "\n".join(table) + "\n" + foot
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(md)
-    (out / f"{stem}.json").write_text(json.dumps(dict(
-        date=date, label=a.label, root=str(root), commit=commit, dirty=bool(dirty), timeout_s=a.timeout,
-        as_limit_gb=a.as_limit_gb, machine=platform.machine(), cpus=os.cpu_count(), rows=rows), indent=1))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from stamp import write_json      # the results stamp (of this harness's checkout)
+    write_json(out / f"{stem}.json", dict(
+        label=a.label, measured_root=str(root), measured_commit=commit, measured_dirty=bool(dirty),
+        timeout_s=a.timeout, as_limit_gb=a.as_limit_gb, machine=platform.machine(), cpus=os.cpu_count(),
+        rows=rows), indent=1)
     print(md)
     return 1 if bad else 0
 
