@@ -42,7 +42,8 @@ class DecodeResult:
 
     @property
     def problems(self) -> list:
-        """Units lost to a checksum failure, corrupt content, or a lost dependency."""
+        """The *dropped* units of spec 8.3 (outcome checksum, corrupt or dependency), which a decoder
+        must report; absent and incomplete units are not present, not dropped."""
         return [u for u in self.units if u.status in ("checksum", "corrupt", "dependency")]
 
 
