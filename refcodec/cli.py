@@ -184,20 +184,10 @@ def _check_output(a) -> None:
         raise ValueError(f"refusing to overwrite the input file {a.output}")
 
 
-def _write_atomic(path: str, write) -> None:
-    """Write ``path`` through ``write(tmp_path)`` into a temporary file in the same folder, then
-    rename it into place (os.replace): a failed or interrupted write never leaves a partial file."""
-    import os
-    import tempfile
-    out = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=str(out.parent))
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_atomic(path, write) -> None:
+    """Every output through a temporary file renamed into place (``refcodec.io.atomic``)."""
+    from refcodec.io.atomic import write_atomic
+    write_atomic(path, write)
 
 
 def _check_limits_of_output(data: bytes) -> None:
@@ -336,10 +326,11 @@ def _cmd_decode(a) -> int:
               f"{u.status}{': ' + printable(u.detail) if u.detail else ''}", file=sys.stderr)
     if a.report:
         labels = [r.label for r in res.front.regions]
-        Path(a.report).write_text(json.dumps(dict(
+        report = json.dumps(dict(
             input=a.input, bytes=len(data), gaussians=int(res.scene.n),
             units=[dict(layer=u.layer, region=u.region, label=labels[u.region], gaussians=u.count,
-                        status=u.status, detail=u.detail) for u in res.units]), indent=2))
+                        status=u.status, detail=u.detail) for u in res.units]), indent=2)
+        _write_atomic(a.report, lambda p: Path(p).write_text(report))
     if not a.quiet:
         print(f"{res.scene.n:,} of {res.front.info.total_gaussians:,} Gaussians from {len(data):,} bytes "
               f"in {t1 - t0:.2f} s")
@@ -413,11 +404,11 @@ def _cmd_render(a) -> int:
     written = []
     for i, res in enumerate(render_views(scene, cams, background=bg)):
         path = out / f"view_{i:02d}.png"
-        save_png(path, res["rgb"].clamp(0, 1))
+        _write_atomic(path, lambda p, img=res["rgb"].clamp(0, 1): save_png(p, img))
         written.append(path)
     if levels:
         sheet = level_sheet(data, cams[: a.level_views], background=bg)
-        save_png(out / "levels.png", sheet)
+        _write_atomic(out / "levels.png", lambda p: save_png(p, sheet))
         written.append(out / "levels.png")
     print(f"{scene.n:,} Gaussians: wrote {', '.join(p.name for p in written)} to {out} "
           f"in {time.perf_counter() - t0:.1f} s")

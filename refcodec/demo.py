@@ -20,8 +20,9 @@ def run_demo(n: int = 100_000, sh_degree: int = 1, out: str | None = None) -> st
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         from refcodec.io.ply import write_ply
-        write_ply(Path(out) / "demo.ply", scene)
-        (Path(out) / "demo.lgs").write_bytes(data)
+        from refcodec.io.atomic import write_atomic, write_bytes_atomic
+        write_atomic(Path(out) / "demo.ply", lambda p: write_ply(p, scene))
+        write_bytes_atomic(Path(out) / "demo.lgs", data)
     d = describe(data)
     rows = []
 

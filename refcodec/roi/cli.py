@@ -55,6 +55,7 @@ def resolve_clicks(a, scene, specs: list, quiet: bool = False) -> list:
 
 def cmd_segment(a) -> int:
     from refcodec.io.load import load_scene
+    from refcodec.io.atomic import write_atomic
     from refcodec.render import save_png
     from refcodec.render.pictures import contact_sheet
     from refcodec.roi.click import render_views, resolve_click_regions
@@ -72,7 +73,7 @@ def cmd_segment(a) -> int:
     vdir = out / "views"
     vdir.mkdir(exist_ok=True)
     for v in views:
-        save_png(vdir / f"{v.index:03d}.png", v.rgb8())
+        write_atomic(vdir / f"{v.index:03d}.png", lambda p, img=v.rgb8(): save_png(p, img))
     scaled = [v for v in views if v.scale != 1.0]
     print(f"wrote {len(views)} views to {vdir}: VIEW is the file number, X,Y pixels of that view"
           + (f" (these pictures are scaled by {scaled[0].scale:.3g}: divide their pixel coordinates by it)"
@@ -84,7 +85,7 @@ def cmd_segment(a) -> int:
                                 views=views,
                                 progress=False if a.quiet else None)
     for spec, ex in zip(specs, exs):
-        np.save(out / f"{spec.label}.npy", ex.indices.astype(np.int64))
+        write_atomic(out / f"{spec.label}.npy", lambda p, ix=ex.indices.astype(np.int64): np.save(p, ix))
         member = np.zeros(scene.n, bool)
         member[ex.indices] = True
         shown = [vp.view for vp in ex.prompts if vp.view in ex.masks][:6]
@@ -98,7 +99,8 @@ def cmd_segment(a) -> int:
                       ov.rgb8()]
             labels += [f"view {k} prompts", f"view {k} mask", f"view {k} object"]
         if tiles:
-            save_png(out / f"{spec.label}.png", contact_sheet(tiles, labels, cols=3))
+            sheet = contact_sheet(tiles, labels, cols=3)
+            write_atomic(out / f"{spec.label}.png", lambda p: save_png(p, sheet))
         print(f"{spec.label}: {len(ex.indices):,} of {scene.n:,} Gaussians, {len(ex.masks)} voting views "
               f"-> {out / (spec.label + '.npy')}, {out / (spec.label + '.png')}")
     return 0

@@ -54,13 +54,15 @@ def _write(a, res, path) -> None:
     from refcodec.format.decode import canonical_dump
     from refcodec.io.ply import write_ply
 
+    from refcodec.io.atomic import write_atomic, write_bytes_atomic
+
     if a.raw:
-        Path(path).write_bytes(canonical_dump(res.scene))
+        write_bytes_atomic(path, canonical_dump(res.scene))
         return
     extra = None
     if a.with_labels:
         extra = {"lgs_layer": res.layer.astype(np.uint8), "lgs_region": res.region.astype(np.uint16)}
-    write_ply(str(path), res.scene, extra=extra)
+    write_atomic(path, lambda p: write_ply(str(p), res.scene, extra=extra))
 
 
 def _warn_problems(res) -> None:
