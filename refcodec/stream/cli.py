@@ -82,9 +82,15 @@ def decode_streamed(a) -> int:
         front = remote.open()
         levels = resolve_levels(front, a.level, _roi_levels(a.roi))
         if a.view:
-            from refcodec.stream.select import parse_view, select_levels
+            from refcodec.stream.select import layer1_samples, parse_view, select_levels, selected_bytes
             view = parse_view(a.view)
-            levels = select_levels(front, view, remote.file_size if budget is None else budget, levels)
+            budget = remote.file_size if budget is None else budget
+            first = [min(1, k) for k in levels]
+            samples = None
+            if selected_bytes(front, first) <= budget:      # layer 1 is selected anyway: where each
+                remote.fetch(first)                         # region's Gaussians lie weighs it
+                samples = layer1_samples(decode(remote.data, first, max_gaussians=a.max_gaussians))
+            levels = select_levels(front, view, budget, levels, samples=samples)
             if not a.quiet:
                 labels = [r.label for r in front.regions]
                 shown = ", ".join(f"{labels[r]}={k}" for r, k in enumerate(levels) if sum(front.regions[r].counts))

@@ -4,12 +4,12 @@ byte budget. Client-side policy, not part of the format: any selection is valid 
 The policy: every non-empty region first gets layer 1 (the whole scene shows), in order of
 weight while the budget lasts; then layers are added greedily, each step taking the unit with
 the highest value per byte that still fits. A unit's value is its region's weight times its
-share of its layer's Gaussians (each layer is taken to be worth as much as the one before it
-to the whole scene, as a uniform prefix assumes; layers grow exponentially, so a near region
-goes a few layers deeper than a far one instead of taking every layer first). A region's weight
-is 1 / d^2 (d: distance from the camera to the nearest point of its bounding box in the ROI
-table, at least 2% of the scene's size), times 0.05 when the box lies outside the camera's view
-(behind it or beyond the image borders; a camera position alone sees everything).
+share of its layer's bytes: each layer is taken to be worth as much to the whole scene as the
+one before it, split among the regions by the bytes it spends on them (with equal weights the
+policy is the uniform prefix, layer after layer; layers grow exponentially, so a region w times
+heavier goes about log(w) / log(growth) layers deeper). A region's weight
+estimates how much one of its Gaussians shows in the view (``region_weights``): 1 / d^2 averaged
+over points filling its bounding box, those outside the camera's view counted 0.05 times.
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from refcodec.format.front import FrontMatter
 
 OFF_SCREEN_WEIGHT = 0.05
 MIN_DISTANCE_FRACTION = 0.02
+GRID = 5
+DISTANCE_POWER = 2.0        # weight 1 / d^power (2: a Gaussian's screen area)
 
 
 @dataclass
@@ -64,7 +66,13 @@ def unit_bytes(front: FrontMatter) -> dict:
     return out
 
 
-def region_weights(front: FrontMatter, view: View) -> np.ndarray:
+def region_weights(front: FrontMatter, view: View, samples: dict | None = None) -> np.ndarray:
+    """Each region's expected weight of one of its Gaussians for the view: the mean, over sample
+    points of the region, of 1 / d^2 (d: distance to the camera, at least 2% of the scene's
+    size), times 0.05 where the point is outside the camera's view (behind it or beyond the image
+    borders; a camera position alone sees everything). The samples are ``samples[r]`` (positions
+    of region r's Gaussians already decoded, e.g. layer 1: ``layer1_samples``) where given, else a
+    5 x 5 x 5 grid filling the region's bounding box in the ROI table."""
     regs = front.regions
     lo = np.array([r.bbox_min for r in regs], dtype=np.float64)
     hi = np.array([r.bbox_max for r in regs], dtype=np.float64)
@@ -73,49 +81,61 @@ def region_weights(front: FrontMatter, view: View) -> np.ndarray:
     if not filled.any():
         return np.zeros(len(regs))
     size = float(np.linalg.norm(hi[filled].max(axis=0) - lo[filled].min(axis=0))) or 1.0
+    t = (np.arange(GRID) + 0.5) / GRID
+    frac = np.stack(np.meshgrid(t, t, t, indexing="ij"), axis=-1).reshape(-1, 3)      # (G^3, 3)
+    pts = lo[:, None, :] + frac[None] * (hi - lo)[:, None, :]                           # (R, G^3, 3)
     p = np.asarray(view.position, dtype=np.float64)
-    nearest = np.clip(p, lo, hi)
-    d = np.maximum(np.linalg.norm(nearest - p, axis=1), MIN_DISTANCE_FRACTION * size)
-    w = 1.0 / d ** 2
+    d2 = np.maximum(((pts - p) ** 2).sum(axis=2), (MIN_DISTANCE_FRACTION * size) ** 2)
+    w = d2 ** (-DISTANCE_POWER / 2)
     if view.camera is not None:
-        w = np.where(_boxes_visible(view.camera, lo, hi), w, OFF_SCREEN_WEIGHT * w)
-    return np.where(filled, w, 0.0)
+        w = np.where(_in_view(view.camera, pts.reshape(-1, 3)).reshape(w.shape), w, OFF_SCREEN_WEIGHT * w)
+    out = w.mean(axis=1)
+    for r, sp in (samples or {}).items():
+        sp = np.asarray(sp, dtype=np.float64).reshape(-1, 3)
+        if filled[r] and len(sp):
+            ws = np.maximum(((sp - p) ** 2).sum(axis=1), (MIN_DISTANCE_FRACTION * size) ** 2) ** (-DISTANCE_POWER / 2)
+            if view.camera is not None:
+                ws = np.where(_in_view(view.camera, sp), ws, OFF_SCREEN_WEIGHT * ws)
+            out[r] = ws.mean()
+    return np.where(filled, out, 0.0)
 
 
-def _boxes_visible(cam, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Conservative test per box: some part of it may be in front of the camera and inside the
-    image (corners projected; a box the camera is inside counts as visible)."""
-    corners = np.stack([np.where(np.array([(c >> k) & 1 for k in range(3)], bool), hi, lo)
-                        for c in range(8)], axis=1)                       # (R, 8, 3)
-    pc = corners.reshape(-1, 3) @ cam.R.T + cam.t
-    z = pc[:, 2].reshape(-1, 8)
-    zc = np.maximum(pc[:, 2], 1e-9)
-    u = (cam.fx * pc[:, 0] / zc + cam.cx).reshape(-1, 8)
-    v = (cam.fy * pc[:, 1] / zc + cam.cy).reshape(-1, 8)
-    front = z > 0
-    # the projected corners in front of the camera span a rectangle; visible if it meets the image
-    big = 1e12
-    umin = np.where(front, u, big).min(axis=1)
-    umax = np.where(front, u, -big).max(axis=1)
-    vmin = np.where(front, v, big).min(axis=1)
-    vmax = np.where(front, v, -big).max(axis=1)
-    partly_behind = front.any(axis=1) & ~front.all(axis=1)
-    # a box straddling the image plane may reach any part of the image
-    meets = (umax >= 0) & (umin <= cam.width) & (vmax >= 0) & (vmin <= cam.height)
-    inside = np.all((cam.position >= lo) & (cam.position <= hi), axis=1)
-    return inside | partly_behind | (front.any(axis=1) & meets)
+def layer1_samples(result, max_per_region: int = 512) -> dict:
+    """Positions of each region's decoded Gaussians (a DecodeResult of layer 1, say), at most
+    ``max_per_region`` evenly spaced ones each: samples for ``region_weights``."""
+    out = {}
+    order = np.argsort(result.region, kind="stable")
+    regs, starts = np.unique(result.region[order], return_index=True)
+    bounds = np.r_[starts, len(order)]
+    for i, r in enumerate(regs):
+        idx = order[bounds[i]: bounds[i + 1]]
+        step = max(1, len(idx) // max_per_region)
+        out[int(r)] = result.scene.positions[idx[::step]]
+    return out
 
 
-def select_levels(front: FrontMatter, view: View, budget: int, max_levels: list | None = None) -> list:
+def _in_view(cam, pts: np.ndarray) -> np.ndarray:
+    """Points in front of the camera and inside its image."""
+    pc = pts @ cam.R.T + cam.t
+    z = pc[:, 2]
+    zc = np.maximum(z, 1e-12)
+    u = cam.fx * pc[:, 0] / zc + cam.cx
+    v = cam.fy * pc[:, 1] / zc + cam.cy
+    return (z > 0) & (u >= 0) & (u <= cam.width) & (v >= 0) & (v <= cam.height)
+
+
+def select_levels(front: FrontMatter, view: View, budget: int, max_levels: list | None = None,
+                  samples: dict | None = None) -> list:
     """Per-region levels for ``view`` whose front plus selected units fit ``budget`` bytes.
-    ``max_levels`` caps each region (e.g. from --level/--roi)."""
+    ``max_levels`` caps each region (e.g. from --level/--roi); ``samples`` as for
+    ``region_weights``."""
     info = front.info
     R, L = info.num_regions, info.num_layers
     caps = list(max_levels) if max_levels is not None else [L] * R
     ub = unit_bytes(front)
     counts = [list(r.counts) for r in front.regions]
-    layer_total = [max(1, sum(c[l] for c in counts)) for l in range(L)]
-    w = region_weights(front, view)
+    layer_bytes = [max(1, sum(b for (l, _), b in ub.items() if l == k + 1)) for k in range(L)]
+    w = region_weights(front, view, samples)
     left = int(budget) - front.front_length
     levels = [0] * R
     if left < 0:
@@ -131,8 +151,7 @@ def select_levels(front: FrontMatter, view: View, budget: int, max_levels: list 
         nxt = levels[r] + 1
         if levels[r] >= 1 and nxt <= caps[r]:
             b = ub.get((nxt, r), 0)
-            gain = w[r] * counts[r][nxt - 1] / layer_total[nxt - 1]
-            heapq.heappush(heap, (-(gain / max(b, 1)), r, nxt))
+            heapq.heappush(heap, (-(w[r] / layer_bytes[nxt - 1]), r, nxt))
 
     for r in range(R):
         push(r)

@@ -12,8 +12,9 @@ For each scene (read by path, never copied):
    default orbit's, so that part of the scene is near, part far and part off-screen), 60 degree
    field of view, ``--size`` pixels square.
 3. For each view and budget B (a fraction of the untiled file's bytes):
-   - ``view``: the tiled file, levels chosen for the view by ``refcodec.stream.select`` (front +
-     selected units <= B bytes, exactly what ``refcodec decode URL --view`` fetches);
+   - ``view``: the tiled file, levels chosen for the view by ``refcodec.stream.select`` with the
+     decoded layer-1 positions as each tile's samples (front + selected units <= B bytes, layer 1
+     included: exactly what ``refcodec decode URL --view`` fetches);
    - ``prefix``: the first B bytes of the same tiled file (uniform levels);
    - ``prefix, untiled``: the first B bytes of the untiled file.
    Each is rendered from the view and scored against the original scene's render: PSNR over the
@@ -51,10 +52,10 @@ def stamp() -> dict:
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
 
-def close_views(positions, n: int, size: int):
+def close_views(positions, n: int, size: int, margin: float = 0.5):
     from refcodec.render.camera import orbit_cameras
 
-    return orbit_cameras(positions, n_views=n, width=size, height=size, margin=0.5, elevation_deg=20.0,
+    return orbit_cameras(positions, n_views=n, width=size, height=size, margin=margin, elevation_deg=20.0,
                          azimuth_offset_deg=10.0)
 
 
@@ -75,7 +76,7 @@ def bench_scene(path: str, a) -> dict:
     from refcodec.io.load import load_scene
     from refcodec.render import render
     from refcodec.roi.tiles import tile_regions
-    from refcodec.stream.select import View, select_levels, selected_bytes
+    from refcodec.stream.select import View, layer1_samples, select_levels, selected_bytes
 
     scene = load_scene(path)
     name = Path(path).stem
@@ -91,12 +92,14 @@ def bench_scene(path: str, a) -> dict:
         log(f"{name}: {n} tiles {len(data):,} bytes ({cost[-1]['increase_pct']:+.2f}%)")
     tiled = files[a.tiles]
     fm = read_front(tiled)
+    samples = layer1_samples(decode(tiled, [1] * fm.info.num_regions))   # what a client has first
     rows = []
-    for vi, cam in enumerate(close_views(scene.positions, a.views, a.size)):
+    cams = [(m, c) for m in a.margins for c in close_views(scene.positions, a.views, a.size, m)]
+    for vi, (margin, cam) in enumerate(cams):
         ref = render(scene, cam)
         for frac in a.budgets:
             budget = int(round(frac * len(plain)))
-            levels = select_levels(fm, View(cam.position, cam), budget)
+            levels = select_levels(fm, View(cam.position, cam), budget, samples=samples)
             used = selected_bytes(fm, levels)
             sel = decode(tiled, levels)
             cases = [("view", sel.scene, used, levels),
@@ -104,7 +107,7 @@ def bench_scene(path: str, a) -> dict:
                      ("prefix, untiled", decode(plain[:budget]).scene, budget, None)]
             for kind, sc, nbytes, lv in cases:
                 p, fg = score(sc, cam, ref)
-                rows.append(dict(scene=name, view=vi, budget_fraction=frac, budget=budget, kind=kind,
+                rows.append(dict(scene=name, view=vi, margin=margin, budget_fraction=frac, budget=budget, kind=kind,
                                  bytes=nbytes, gaussians=int(sc.n), psnr=p, fg_psnr=fg,
                                  levels=None if lv is None else [int(k) for k in lv]))
                 log(f"{name} view {vi} budget {frac:.2f} {kind:<16} {nbytes:>9,} B {sc.n:>8,} G "
@@ -163,14 +166,18 @@ def main(argv=None) -> int:
     ap.add_argument("--budgets", default="0.1,0.25")
     ap.add_argument("--views", type=int, default=4)
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--margins", default="0.5,0.25",
+                    help="camera distances as orbit margins (1.25: the whole scene in view; smaller: closer)")
     ap.add_argument("--md", default=None)
     ap.add_argument("--json", default=None)
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     a.cost_tiles = [int(t) for t in a.cost_tiles.split(",") if t]
     a.budgets = [float(t) for t in a.budgets.split(",") if t]
+    a.margins = [float(t) for t in a.margins.split(",") if t]
     doc = dict(stamp=stamp(), settings=dict(tiles=a.tiles, cost_tiles=a.cost_tiles, budgets=a.budgets,
-                                            views=a.views, size=a.size, quality="high"),
+                                            views=a.views, margins=a.margins, size=a.size,
+                                            quality="high"),
                scenes=[bench_scene(p, a) for p in a.scenes])
     md = markdown(doc)
     print(md)
