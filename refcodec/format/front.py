@@ -89,6 +89,10 @@ def read_front(data: bytes, max_gaussians: int | None = None, limits: "Limits | 
         info = S.SceneInfo.parse(body)
     except ConstructError as e:
         raise CorruptError(f"scene info is malformed: {_short(e)}") from None
+    limits = limits or Limits()
+    if limits.max_entries is not None and max(info.num_segments, info.num_regions * info.num_layers) > limits.max_entries:
+        raise LimitError(f"{info.num_segments:,} TOC entries and {info.num_regions:,} x {info.num_layers} region "
+                         f"counts: more than {limits.max_entries:,} (spec 9.7 d)")
     min_region = S.MIN_REGION_SIZE + 4 * info.num_layers      # counts[L] are part of a record
     if info.num_segments * S.MIN_TOC_ENTRY_SIZE + info.num_regions * min_region > len(body):
         raise LimitError(
@@ -296,6 +300,8 @@ class Limits:
       (refcodec writes at most 4096; 16384 allowed);
     - ``step_budget``: rANS steps of one decode, ``steps_base + steps_per_byte * |D|``
       (refcodec files: at most 16,000 steps and 0.5 a byte; 2^17 + 2 a byte allowed);
+    - ``max_entries``: TOC entries, and region counts (regions x layers), each (9.7 d; a parsed
+      entry costs a few hundred bytes of Python objects: 2^18 bound them to about 100 MB);
     - ``max_gaussians``: total_gaussians (None: 2 GiB of output, spec 4.2).
     """
     values_per_byte: float | None = 256.0
@@ -303,6 +309,7 @@ class Limits:
     steps_base: int | None = 1 << 17
     steps_per_byte: float = 2.0
     max_gaussians: int | None = None
+    max_entries: int | None = 1 << 18
 
     @staticmethod
     def trusted(max_gaussians: int | None = None) -> "Limits":

@@ -204,3 +204,11 @@ def test_prefix_capacity_covers_only_present_units():
     res = decode(data[:end])
     assert res.scene.n == first.count
     assert res.scene.positions.base is None or res.scene.positions.base.shape[0] == first.count
+
+
+def test_front_entry_limit():
+    """spec 9.7 (d): too many TOC entries is a LimitError before the TOC is parsed."""
+    data = H.many_entries(2000)
+    with pytest.raises(LimitError, match="9.7 d"):
+        read_front(data, limits=Limits(max_entries=1000))
+    assert len(read_front(data).toc) > 2000             # the default (2^18) allows it
