@@ -8,6 +8,7 @@ A crafted attributes payload is given its *stream values* directly (the residual
 says, and what the values reconstruct to is whatever spec 5.3 makes of them: the expected output
 is the reference decoder's, pinned by each case's digest.
 """
+
 from __future__ import annotations
 
 import struct
@@ -39,9 +40,18 @@ def channel(base=0, shift=0, mode=0, ref=NO_REF, coef=0, thresholds=None) -> dic
     return dict(base=base, shift=shift, mode=mode, ref=ref, coef=coef, thresholds=thresholds)
 
 
-def attributes_payload(n: int, C: int, channels: list, values: list, flags: int = 0, grid_shift: int = 0,
-                       grid_levels: int = 0, modes=None, lanes_log2: int | None = None,
-                       num_contexts: int | None = None) -> bytes:
+def attributes_payload(
+    n: int,
+    C: int,
+    channels: list,
+    values: list,
+    flags: int = 0,
+    grid_shift: int = 0,
+    grid_levels: int = 0,
+    modes=None,
+    lanes_log2: int | None = None,
+    num_contexts: int | None = None,
+) -> bytes:
     """spec 5.3: ``channels`` C ChannelCoding dicts, ``values[j]`` the stream values u of channel
     j (one per row), ``modes`` the n SH-rest modes (flags bit 0). Contexts per spec 5.3.5."""
     ths = [list(c["thresholds"] or []) for c in channels]
@@ -65,12 +75,16 @@ def attributes_payload(n: int, C: int, channels: list, values: list, flags: int 
         vals.append(u)
         ctxs.append(first[j] + b)
         activity[rows] += bitlen(u)
-    stream = encode_uints(np.concatenate(vals) if vals else np.zeros(0, np.uint64),
-                          np.concatenate(ctxs) if ctxs else np.zeros(0, np.int64),
-                          F + 1 if num_contexts is None else num_contexts, lanes_log2)
+    stream = encode_uints(
+        np.concatenate(vals) if vals else np.zeros(0, np.uint64),
+        np.concatenate(ctxs) if ctxs else np.zeros(0, np.int64),
+        F + 1 if num_contexts is None else num_contexts,
+        lanes_log2,
+    )
     chans = [dict(c, thresholds=(c["thresholds"] or []) if flags & 2 else None) for c in channels]
-    return S.AttributesPayload.build(dict(num_channels=C, flags=flags, grid_shift=grid_shift,
-                                          grid_levels=grid_levels, channels=chans, stream=stream))
+    return S.AttributesPayload.build(
+        dict(num_channels=C, flags=flags, grid_shift=grid_shift, grid_levels=grid_levels, channels=chans, stream=stream)
+    )
 
 
 def plain_channels(C: int, shift: int = 0, thresholds=None) -> list:
@@ -100,33 +114,60 @@ def codes_of(xyz) -> np.ndarray:
     return np.unique(morton_encode(xyz).astype(np.uint64))
 
 
-def region(i: int, label: str, counts: list, source: int = 0, params=(), prompts=(), bbox=((0, 0, 0), (1, 1, 1))) -> dict:
-    return dict(region_id=i, label=label, source=source, flags=0, bbox_min=list(map(float, bbox[0])),
-                bbox_max=list(map(float, bbox[1])), params=[float(p) for p in params], prompts=list(prompts),
-                counts=list(counts))
+def region(
+    i: int, label: str, counts: list, source: int = 0, params=(), prompts=(), bbox=((0, 0, 0), (1, 1, 1))
+) -> dict:
+    return dict(
+        region_id=i,
+        label=label,
+        source=source,
+        flags=0,
+        bbox_min=list(map(float, bbox[0])),
+        bbox_max=list(map(float, bbox[1])),
+        params=[float(p) for p in params],
+        prompts=list(prompts),
+        counts=list(counts),
+    )
 
 
 def toc_entry(layer: int, region: int, kind: int, deps=()) -> dict:
-    return dict(layer=layer, region=region, kind=kind, flags=0, reserved=0, offset=0, length=0, crc32=0,
-                deps=list(deps))
+    return dict(
+        layer=layer, region=region, kind=kind, flags=0, reserved=0, offset=0, length=0, crc32=0, deps=list(deps)
+    )
 
 
 class Builder:
     """A file unit by unit: ``add_unit`` codes geometry (any method), duplicates and a given
     attributes payload, with the encoder's dependencies (spec 3.5)."""
 
-    def __init__(self, sh_degree: int, num_layers: int, regions: list, steps=None, origin=(0, 0, 0),
-                 voxel=(0.01, 0.01, 0.01), quality: int = 255):
+    def __init__(
+        self,
+        sh_degree: int,
+        num_layers: int,
+        regions: list,
+        steps=None,
+        origin=(0, 0, 0),
+        voxel=(0.01, 0.01, 0.01),
+        quality: int = 255,
+    ):
         C = S.num_channels(sh_degree)
         self.C = C
-        self.info = dict(sh_degree=sh_degree, num_layers=num_layers, num_regions=len(regions), num_segments=0,
-                         total_gaussians=sum(sum(r["counts"]) for r in regions), quality=quality,
-                         reserved=b"\0\0\0", origin=list(map(float, origin)), voxel_size=list(map(float, voxel)),
-                         steps=list(map(float, steps if steps is not None else [1 / 64] * C)))
+        self.info = dict(
+            sh_degree=sh_degree,
+            num_layers=num_layers,
+            num_regions=len(regions),
+            num_segments=0,
+            total_gaussians=sum(sum(r["counts"]) for r in regions),
+            quality=quality,
+            reserved=b"\0\0\0",
+            origin=list(map(float, origin)),
+            voxel_size=list(map(float, voxel)),
+            steps=list(map(float, steps if steps is not None else [1 / 64] * C)),
+        )
         self.regions = regions
         self.toc, self.payloads = [], []
-        self.lower: dict = {}          # region -> list of voxel code arrays
-        self.prev: dict = {}           # region -> TOC indices of its previous unit
+        self.lower: dict = {}  # region -> list of voxel code arrays
+        self.prev: dict = {}  # region -> TOC indices of its previous unit
 
     def add(self, layer: int, region: int, kind: int, payload: bytes | None, deps=()) -> int:
         self.toc.append(toc_entry(layer, region, kind, deps))
@@ -158,7 +199,7 @@ class Builder:
 def fix_front_crc(data: bytes) -> bytes:
     b = bytearray(data)
     fl = int.from_bytes(b[12:16], "little")
-    b[fl - 4: fl] = zlib.crc32(bytes(b[: fl - 4])).to_bytes(4, "little")
+    b[fl - 4 : fl] = zlib.crc32(bytes(b[: fl - 4])).to_bytes(4, "little")
     return bytes(b)
 
 
@@ -172,7 +213,7 @@ def relabel(data: bytes, major: int, minor: int = 0) -> bytes:
 def patch(data: bytes, at: int, new: bytes, crc: bool = True) -> bytes:
     """Overwrite bytes at ``at``; recompute the front CRC when ``crc`` (and the patch is in the front)."""
     b = bytearray(data)
-    b[at: at + len(new)] = new
+    b[at : at + len(new)] = new
     return fix_front_crc(bytes(b)) if crc else bytes(b)
 
 
@@ -180,7 +221,7 @@ def parts(data: bytes):
     """(info, regions, toc, payloads) of a valid file, as dicts ready for ``reassemble``."""
     fm = read_front(data)
     toc = toc_dicts(fm)
-    payloads = [None if e["flags"] & 1 else data[e["offset"]: e["offset"] + e["length"]] for e in toc]
+    payloads = [None if e["flags"] & 1 else data[e["offset"] : e["offset"] + e["length"]] for e in toc]
     return info_dict(fm), region_dicts(fm), toc, payloads
 
 
@@ -242,5 +283,14 @@ def intstream_fields(stream: bytes) -> dict:
     states = nw + 4
     words = states + 4 * (1 << p.lanes_log2)
     raw_len = words + 2 * p.num_words
-    return dict(tables=tables, lanes_log2=lanes, num_words=nw, states=states, words=words, raw_len=raw_len,
-                raw=raw_len + 4, end=raw_len + 4 + p.raw_len, parsed=p)
+    return dict(
+        tables=tables,
+        lanes_log2=lanes,
+        num_words=nw,
+        states=states,
+        words=words,
+        raw_len=raw_len,
+        raw=raw_len + 4,
+        end=raw_len + 4 + p.raw_len,
+        parsed=p,
+    )

@@ -15,6 +15,7 @@ Checked per case: the error class (error cases), or the Gaussian count (the dump
 the SHA-256 of the canonical dump and the dropped units (decode cases). Prints one table row a
 case and closes with "N passed, N failed".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ERROR_NAMES = ("Truncated", "BadMagic", "UnsupportedVersion", "Checksum", "Corrupt", "Limit")   # spec 9.1-9.6
+ERROR_NAMES = ("Truncated", "BadMagic", "UnsupportedVersion", "Checksum", "Corrupt", "Limit")  # spec 9.1-9.6
 ERROR_EXIT = 1
 TIMEOUT_S = 60
 
@@ -41,13 +42,17 @@ def reference_decode(blob: bytes, levels, strict: bool) -> dict:
     """The reference decoder, in-process: the expected result of a case."""
     from refcodec.format.decode import canonical_dump, decode
     from refcodec.format.errors import LGSError
+
     try:
         res = decode(blob, levels, strict=strict)
     except LGSError as e:
         return {"error": error_name(type(e).__name__)}
     dump = canonical_dump(res.scene)
-    return {"gaussians": res.scene.n, "sha256": hashlib.sha256(dump).hexdigest(),
-            "dropped_units": sorted([u.layer, u.region] for u in res.problems)}
+    return {
+        "gaussians": res.scene.n,
+        "sha256": hashlib.sha256(dump).hexdigest(),
+        "dropped_units": sorted([u.layer, u.region] for u in res.problems),
+    }
 
 
 def _channels(meta: dict) -> int:
@@ -73,9 +78,13 @@ def run_external(template: str, case_dir: Path, meta: dict, timeout: float = TIM
     with tempfile.TemporaryDirectory() as tmp:
         out, dropped = Path(tmp) / "out.f32", Path(tmp) / "dropped.txt"
         levels = "all" if meta["levels"] is None else ",".join(map(str, meta["levels"]))
-        cmd = template.format(input=shlex.quote(str(case_dir / "input.lgs")), output=shlex.quote(str(out)),
-                              levels=levels, strict="strict" if meta["strict"] else "lenient",
-                              dropped=shlex.quote(str(dropped)))
+        cmd = template.format(
+            input=shlex.quote(str(case_dir / "input.lgs")),
+            output=shlex.quote(str(out)),
+            levels=levels,
+            strict="strict" if meta["strict"] else "lenient",
+            dropped=shlex.quote(str(dropped)),
+        )
         try:
             p = subprocess.run(cmd, shell=True, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -94,9 +103,11 @@ def run_external(template: str, case_dir: Path, meta: dict, timeout: float = TIM
             return {"crash": f"exit status {p.returncode}"}
         dump = out.read_bytes() if out.exists() else b""
         row = 4 * _channels(meta)
-        got = {"gaussians": len(dump) // row if len(dump) % row == 0 else f"{len(dump)} bytes",
-               "sha256": hashlib.sha256(dump).hexdigest(),
-               "dropped_units": parse_dropped(dropped.read_text()) if dropped.exists() else []}
+        got = {
+            "gaussians": len(dump) // row if len(dump) % row == 0 else f"{len(dump)} bytes",
+            "sha256": hashlib.sha256(dump).hexdigest(),
+            "dropped_units": parse_dropped(dropped.read_text()) if dropped.exists() else [],
+        }
         return got
 
 

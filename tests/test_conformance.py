@@ -1,6 +1,7 @@
 """The committed conformance cases pass with the reference decoder, in-process and through the
 third-party decoder interface (LGS-ERROR convention, dropped-units side file), are exactly what
 the generator produces today, and cover every normative section of the spec."""
+
 import json
 import sys
 from pathlib import Path
@@ -12,12 +13,23 @@ sys.path.insert(0, str(ROOT))
 
 from conformance import run  # noqa: E402
 from conformance.generate import (  # noqa: E402
-    BEGIN, END, cases, covered, section_table, spec_sections,
+    BEGIN,
+    END,
+    cases,
+    covered,
+    section_table,
+    spec_sections,
 )
 
 CASES = sorted(d for d in (ROOT / "conformance" / "cases").iterdir() if (d / "case.json").exists())
-ERRORS = {"9.1": "Truncated", "9.2": "BadMagic", "9.3": "UnsupportedVersion", "9.4": "Checksum",
-          "9.5": "Corrupt", "9.6": "Limit"}
+ERRORS = {
+    "9.1": "Truncated",
+    "9.2": "BadMagic",
+    "9.3": "UnsupportedVersion",
+    "9.4": "Checksum",
+    "9.5": "Corrupt",
+    "9.6": "Limit",
+}
 
 
 def _metas() -> dict:
@@ -35,8 +47,14 @@ def test_external_interface_with_adapter(capsys):
     (all of them take a process each: the whole set is `python conformance/run.py --decoder ...`)."""
     adapter = ROOT / "conformance" / "refcodec_adapter.py"
     tmpl = f"{sys.executable} {adapter} {{input}} {{output}} {{levels}} {{strict}} {{dropped}}"
-    for only in ("err-front-crc", "sh0-damaged-segment", "outcome-lower-absent", "bad-stream-freq-sum",
-                 "err-total-gaussians-limit", "sh3-object-full-bg-level2"):
+    for only in (
+        "err-front-crc",
+        "sh0-damaged-segment",
+        "outcome-lower-absent",
+        "bad-stream-freq-sum",
+        "err-total-gaussians-limit",
+        "sh3-object-full-bg-level2",
+    ):
         assert run.main(["--decoder", tmpl, "--only", only]) == 0, only
     assert "0 failed" in capsys.readouterr().out
 
@@ -45,14 +63,15 @@ def test_runner_fails_crashes_and_wrong_answers(tmp_path, capsys):
     """A crash (traceback, signal, other exit status) fails an error case; a wrong error class,
     a wrong digest or wrong dropped units fail too."""
     script = tmp_path / "dec.py"
-    for body, case in (("raise SystemExit(3)", "err-bad-magic"),
-                       ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "err-bad-magic"),
-                       ("raise RuntimeError('boom')", "err-bad-magic"),
-                       ("import sys; print('LGS-ERROR: Corrupt', file=sys.stderr); sys.exit(1)", "err-bad-magic"),
-                       ("import sys; sys.exit(1)", "err-bad-magic"),
-                       ("import sys; open(sys.argv[2], 'wb').write(b''); open(sys.argv[5], 'w').write('')",
-                        "sh0-damaged-segment"),
-                       ("import sys; open(sys.argv[2], 'wb').write(b'')", "tiny-base")):
+    for body, case in (
+        ("raise SystemExit(3)", "err-bad-magic"),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "err-bad-magic"),
+        ("raise RuntimeError('boom')", "err-bad-magic"),
+        ("import sys; print('LGS-ERROR: Corrupt', file=sys.stderr); sys.exit(1)", "err-bad-magic"),
+        ("import sys; sys.exit(1)", "err-bad-magic"),
+        ("import sys; open(sys.argv[2], 'wb').write(b''); open(sys.argv[5], 'w').write('')", "sh0-damaged-segment"),
+        ("import sys; open(sys.argv[2], 'wb').write(b'')", "tiny-base"),
+    ):
         script.write_text(body + "\n")
         tmpl = f"{sys.executable} {script} {{input}} {{output}} {{levels}} {{strict}} {{dropped}}"
         assert run.main(["--decoder", tmpl, "--only", case]) == 1, body
@@ -94,7 +113,7 @@ def test_every_spec9_error_has_a_case():
 
 def test_readme_section_map_is_current():
     text = (ROOT / "conformance" / "README.md").read_text()
-    table = text[text.index(BEGIN) + len(BEGIN): text.index(END)].strip()
+    table = text[text.index(BEGIN) + len(BEGIN) : text.index(END)].strip()
     assert table == section_table({n: m["sections"] for n, m in _metas().items()})
 
 

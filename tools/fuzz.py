@@ -24,6 +24,7 @@ seeds, block duplication/deletion, varint/length-field pokes, and, for each of t
 the payload parsers (geometry, duplicates, attributes, integer streams) are reached instead of
 the checksum check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,7 @@ from refcodec.format import schema as S  # noqa: E402
 from refcodec.format.decode import decode, extract  # noqa: E402
 from refcodec.format.errors import LGSError  # noqa: E402
 
-MAX_SEED_BYTES = 16_000     # small seeds decode in milliseconds: many inputs a second
+MAX_SEED_BYTES = 16_000  # small seeds decode in milliseconds: many inputs a second
 _FrontHead = Struct("info" / S.SceneInfo, "regions" / Array(this.info.num_regions, S.Region), "toc_start" / Tell)
 SLACK = 16 << 20
 
@@ -79,7 +80,7 @@ def crc_repair(data: bytes) -> bytes:
     fl = _front_length(b)
     if fl is None:
         return bytes(b)
-    body = bytes(b[16: fl - 4])
+    body = bytes(b[16 : fl - 4])
     try:
         info = S.SceneInfo.parse(body)
         if info.num_segments * 23 + info.num_regions * 31 > len(body):
@@ -89,13 +90,13 @@ def crc_repair(data: bytes) -> bytes:
             e = S.TocEntry.parse(body[pos:])
             size = 23 + 4 * len(e.deps)
             if not e.flags & 1 and e.offset + e.length <= len(b):
-                crc = zlib.crc32(bytes(b[e.offset: e.offset + e.length]))
-                at = 16 + pos + 18          # after layer u8, region u16, kind, flags, reserved, offset u64, length u32
-                b[at: at + 4] = crc.to_bytes(4, "little")
+                crc = zlib.crc32(bytes(b[e.offset : e.offset + e.length]))
+                at = 16 + pos + 18  # after layer u8, region u16, kind, flags, reserved, offset u64, length u32
+                b[at : at + 4] = crc.to_bytes(4, "little")
             pos += size
-    except Exception:                                       # noqa: BLE001 - a mutated front
+    except Exception:  # noqa: BLE001 - a mutated front
         pass
-    b[fl - 4: fl] = zlib.crc32(bytes(b[: fl - 4])).to_bytes(4, "little")
+    b[fl - 4 : fl] = zlib.crc32(bytes(b[: fl - 4])).to_bytes(4, "little")
     return bytes(b)
 
 
@@ -131,7 +132,7 @@ def m_word(rng, data, other):
     if len(b) < 8:
         return bytes(b)
     i = min(_pos(rng, b), len(b) - 4)
-    b[i: i + 4] = struct.pack("<I", rng.choice(INTERESTING32))
+    b[i : i + 4] = struct.pack("<I", rng.choice(INTERESTING32))
     return bytes(b)
 
 
@@ -148,8 +149,8 @@ def m_block(rng, data, other):
     i = rng.randrange(len(data) + 1)
     n = rng.choice((1, 2, 4, 16, 64, 256))
     if rng.random() < 0.5:
-        return data[:i] + data[i: i + n] + data[i:]            # duplicate a block
-    return data[:i] + data[i + n:]                              # delete a block
+        return data[:i] + data[i : i + n] + data[i:]  # duplicate a block
+    return data[:i] + data[i + n :]  # delete a block
 
 
 def m_payload_splice(rng, data, other):
@@ -159,12 +160,11 @@ def m_payload_splice(rng, data, other):
     if len(b) <= n:
         return bytes(b)
     src, dst = rng.randrange(len(b) - n), rng.randrange(len(b) - n)
-    b[dst: dst + n] = data[src: src + n]
+    b[dst : dst + n] = data[src : src + n]
     return bytes(b)
 
 
-MUTATORS = {f.__name__[2:]: f for f in (m_bitflip, m_byteset, m_word, m_truncate, m_splice, m_block,
-                                         m_payload_splice)}
+MUTATORS = {f.__name__[2:]: f for f in (m_bitflip, m_byteset, m_word, m_truncate, m_splice, m_block, m_payload_splice)}
 
 
 def mutate(rng: random.Random, seeds: list) -> tuple[bytes, str]:
@@ -197,8 +197,8 @@ def declared_output_bytes(data: bytes) -> int:
     if fl is None:
         return 0
     try:
-        info = S.SceneInfo.parse(data[16: fl - 4])
-    except Exception:                                       # noqa: BLE001
+        info = S.SceneInfo.parse(data[16 : fl - 4])
+    except Exception:  # noqa: BLE001
         return 0
     return int(info.total_gaussians) * 4 * (3 + S.num_channels(info.sh_degree))
 
@@ -212,8 +212,8 @@ def run_one(data: bytes, rng: random.Random, measure: bool, hang_seconds: float)
         fl = _front_length(data)
         if fl:
             try:
-                nr = S.SceneInfo.parse(data[16: fl - 4]).num_regions
-            except Exception:                               # noqa: BLE001
+                nr = S.SceneInfo.parse(data[16 : fl - 4]).num_regions
+            except Exception:  # noqa: BLE001
                 pass
         if nr <= 64:
             levels = [rng.randrange(0, 9) for _ in range(nr)]
@@ -232,13 +232,13 @@ def run_one(data: bytes, rng: random.Random, measure: bool, hang_seconds: float)
         outcome, detail = "hang", f"> {hang_seconds} s"
     except LGSError as e:
         outcome, detail = "error", type(e).__name__
-    except (ValueError,) as e:
+    except ValueError as e:
         # the caller's selection (levels) may not fit the file's region count: a usage error
         if "level" in str(e):
             outcome, detail = "error", "usage"
         else:
             outcome, detail = "crash", f"{type(e).__name__}: {e}"
-    except Exception as e:                                  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001
         outcome, detail = "crash", f"{type(e).__name__}: {e}"
     except RecursionError as e:
         outcome, detail = "crash", f"RecursionError: {e}"
@@ -255,9 +255,16 @@ def run_one(data: bytes, rng: random.Random, measure: bool, hang_seconds: float)
     return outcome, detail
 
 
-def fuzz(seconds: float | None = None, inputs: int | None = None, seed: int = 0, out: Path | None = None,
-         memory_every: int = 10, hang_seconds: float = 10.0, seeds: list | None = None,
-         progress: bool = False) -> dict:
+def fuzz(
+    seconds: float | None = None,
+    inputs: int | None = None,
+    seed: int = 0,
+    out: Path | None = None,
+    memory_every: int = 10,
+    hang_seconds: float = 10.0,
+    seeds: list | None = None,
+    progress: bool = False,
+) -> dict:
     seeds = seeds or load_seeds()
     rng = random.Random(seed)
     old = signal.signal(signal.SIGALRM, _alarm) if hang_seconds else None
@@ -293,10 +300,20 @@ def fuzz(seconds: float | None = None, inputs: int | None = None, seed: int = 0,
         if hang_seconds:
             signal.signal(signal.SIGALRM, old)
     el = time.monotonic() - t0
-    summary = dict(inputs=n, seconds=round(el, 1), rate=round(n / el, 1) if el else 0.0, seed=seed,
-                   seeds=[s[0] for s in seeds], outcomes=counts, errors=errors,
-                   crashes=counts["crash"], hangs=counts["hang"], over_allocations=counts["alloc"],
-                   memory_every=memory_every, findings=findings[:100])
+    summary = dict(
+        inputs=n,
+        seconds=round(el, 1),
+        rate=round(n / el, 1) if el else 0.0,
+        seed=seed,
+        seeds=[s[0] for s in seeds],
+        outcomes=counts,
+        errors=errors,
+        crashes=counts["crash"],
+        hangs=counts["hang"],
+        over_allocations=counts["alloc"],
+        memory_every=memory_every,
+        findings=findings[:100],
+    )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / f"summary-{seed}.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -311,13 +328,25 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="fuzz-findings", help="folder for findings and summary-SEED.json")
     ap.add_argument("--memory-every", type=int, default=10, help="tracemalloc every Nth input (0: never)")
     ap.add_argument("--hang-seconds", type=float, default=10.0)
-    ap.add_argument("--max-seed-bytes", type=int, default=MAX_SEED_BYTES, help="largest conformance input used as a seed")
+    ap.add_argument(
+        "--max-seed-bytes", type=int, default=MAX_SEED_BYTES, help="largest conformance input used as a seed"
+    )
     a = ap.parse_args(argv)
     seconds = a.minutes * 60 if a.minutes is not None else (None if a.inputs else 60.0)
-    s = fuzz(seconds, a.inputs, a.seed, Path(a.out), a.memory_every, a.hang_seconds,
-             seeds=load_seeds(max_bytes=a.max_seed_bytes), progress=True)
-    print(f"{s['inputs']:,} inputs in {s['seconds']} s ({s['rate']}/s): {s['crashes']} crashes, {s['hangs']} hangs, "
-          f"{s['over_allocations']} over-allocations; outcomes {s['outcomes']}; errors {s['errors']}")
+    s = fuzz(
+        seconds,
+        a.inputs,
+        a.seed,
+        Path(a.out),
+        a.memory_every,
+        a.hang_seconds,
+        seeds=load_seeds(max_bytes=a.max_seed_bytes),
+        progress=True,
+    )
+    print(
+        f"{s['inputs']:,} inputs in {s['seconds']} s ({s['rate']}/s): {s['crashes']} crashes, {s['hangs']} hangs, "
+        f"{s['over_allocations']} over-allocations; outcomes {s['outcomes']}; errors {s['errors']}"
+    )
     return 1 if s["crashes"] or s["hangs"] or s["over_allocations"] else 0
 
 

@@ -2,6 +2,7 @@
 mutators over the conformance inputs; every input must decode or raise an LGSError, within the
 hang limit and the allocation bound. About 30 s on a 2-core CPU; the long mode is
 ``python tools/fuzz.py --minutes N``."""
+
 import random
 import signal
 import sys
@@ -32,9 +33,13 @@ def _check(data: bytes, r: random.Random, measure: bool) -> None:
 
 
 @settings(max_examples=1500, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(seed=st.integers(0, len(SEEDS) - 1), other=st.integers(0, len(SEEDS) - 1),
-       ops=st.lists(st.sampled_from(sorted(fuzz.MUTATORS)), min_size=1, max_size=3),
-       rnd=st.integers(0, 2**32 - 1), repair=st.booleans())
+@given(
+    seed=st.integers(0, len(SEEDS) - 1),
+    other=st.integers(0, len(SEEDS) - 1),
+    ops=st.lists(st.sampled_from(sorted(fuzz.MUTATORS)), min_size=1, max_size=3),
+    rnd=st.integers(0, 2**32 - 1),
+    repair=st.booleans(),
+)
 def test_mutated_conformance_inputs(seed, other, ops, rnd, repair):
     r = random.Random(rnd)
     data = SEEDS[seed][1]
@@ -47,8 +52,13 @@ def test_mutated_conformance_inputs(seed, other, ops, rnd, repair):
 
 def test_seeds_cover_the_payload_parsers():
     names = {n for n, _ in SEEDS}
-    for must in ("geometry-octree-methods", "attributes-rest-mask-thresholds", "attributes-grid-shifts-copies",
-                 "tiny-base", "sh3-extracted-object"):
+    for must in (
+        "geometry-octree-methods",
+        "attributes-rest-mask-thresholds",
+        "attributes-grid-shifts-copies",
+        "tiny-base",
+        "sh3-extracted-object",
+    ):
         assert must in names
 
 
@@ -56,6 +66,7 @@ def test_crc_repair_reaches_the_payloads():
     """A payload byte flipped and repaired passes every checksum: the unit fails in its parser, or
     decodes to other values, never as a checksum drop."""
     from refcodec.format.decode import decode
+
     data = dict(SEEDS)["tiny-base"]
     b = bytearray(data)
     b[-20] ^= 0x40
@@ -66,8 +77,10 @@ def test_crc_repair_reaches_the_payloads():
 
 def test_harness_counts_a_crash(monkeypatch):
     """The harness reports what it is for: a non-LGSError exception is a crash, a slow decode a hang."""
+
     def boom(*a, **k):
         raise IndexError("x")
+
     monkeypatch.setattr(fuzz, "decode", boom)
     monkeypatch.setattr(fuzz, "extract", boom)
     s = fuzz.fuzz(inputs=5, seed=1, out=None, memory_every=0, seeds=SEEDS[:3])
@@ -75,7 +88,9 @@ def test_harness_counts_a_crash(monkeypatch):
 
     def slow(*a, **k):
         import time
+
         time.sleep(5)
+
     monkeypatch.setattr(fuzz, "decode", slow)
     monkeypatch.setattr(fuzz, "extract", slow)
     s = fuzz.fuzz(inputs=1, seed=1, out=None, memory_every=0, hang_seconds=0.2, seeds=SEEDS[:3])
