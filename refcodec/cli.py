@@ -199,7 +199,7 @@ def _check_limits_of_output(data: bytes) -> None:
     try:
         read_front(data)
     except LimitError as e:
-        warnings.warn(f"the file is beyond a limit of spec 9.7 (decode it with --trusted): {e}")
+        warnings.warn(f"the file is beyond a limit of spec 9.7 (decode it with --trusted): {e}", stacklevel=2)
 
 
 def _read(path: str, max_bytes: int | None = None) -> bytes:
@@ -404,7 +404,8 @@ def _cmd_render(a) -> int:
     written = []
     for i, res in enumerate(render_views(scene, cams, background=bg)):
         path = out / f"view_{i:02d}.png"
-        _write_atomic(path, lambda p, img=res["rgb"].clamp(0, 1): save_png(p, img))
+        img = res["rgb"].clamp(0, 1)
+        _write_atomic(path, lambda p, img=img: save_png(p, img))
         written.append(path)
     if levels:
         sheet = level_sheet(data, cams[: a.level_views], background=bg)

@@ -127,7 +127,7 @@ class _SegmentCheck:
         self.passed: set = set()
 
     def status(self, i: int) -> str:
-        memo, passed, toc = self.memo, self.passed, self.front.toc
+        memo, passed = self.memo, self.passed
         stack = [i]
         while stack:
             j = stack[-1]

@@ -90,7 +90,8 @@ def read_front(data: bytes, max_gaussians: int | None = None, limits: "Limits | 
     except ConstructError as e:
         raise CorruptError(f"scene info is malformed: {_short(e)}") from None
     limits = limits or Limits()
-    if limits.max_entries is not None and max(info.num_segments, info.num_regions * info.num_layers) > limits.max_entries:
+    entries = max(info.num_segments, info.num_regions * info.num_layers)
+    if limits.max_entries is not None and entries > limits.max_entries:
         raise LimitError(f"{info.num_segments:,} TOC entries and {info.num_regions:,} x {info.num_layers} region "
                          f"counts: more than {limits.max_entries:,} (spec 9.7 d)")
     min_region = S.MIN_REGION_SIZE + 4 * info.num_layers      # counts[L] are part of a record
@@ -156,7 +157,8 @@ class Region(_Record):
 
     def __init__(self, region_id, label, source, flags, bbox_min, bbox_max, params, prompts, counts):
         self.region_id, self.label, self.source, self.flags = region_id, label, source, flags
-        self.bbox_min, self.bbox_max, self.params, self.prompts, self.counts = bbox_min, bbox_max, params, prompts, counts
+        self.bbox_min, self.bbox_max, self.params = bbox_min, bbox_max, params
+        self.prompts, self.counts = prompts, counts
 
 
 _TOC_HEAD = struct.Struct("<BHBBBQIIB")        # spec 3.4, up to num_deps (23 bytes)
