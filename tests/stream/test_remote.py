@@ -196,3 +196,9 @@ def test_sparse_bytes():
     with pytest.raises(MissingRangeError):
         s[18:30]
     assert isinstance(MissingRangeError("x"), StreamError)
+
+
+def test_server_sending_the_wrong_range_is_an_error(served, url, tmp_path, capsys):
+    assert main(["decode", served.url("liar/scene.lgs"), str(tmp_path / "x.ply"), "--level", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "server sent 0-15" in err

@@ -26,10 +26,8 @@ the commit and spec version.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 
@@ -40,16 +38,11 @@ import numpy as np  # noqa: E402
 
 
 def stamp() -> dict:
-    from refcodec.format.schema import VERSION_MAJOR, VERSION_MINOR
+    """The results stamp of tools/bench/stamp.py (commit, dirty, spec version, refcodec, date)."""
+    sys.path.insert(0, str(REPO / "tools" / "bench"))
+    from stamp import stamp as bench_stamp
 
-    def git(*a):
-        r = subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True)
-        return r.stdout.strip() if r.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None
-    return dict(commit=commit, dirty=dirty, spec_version=f"{VERSION_MAJOR}.{VERSION_MINOR}",
-                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    return bench_stamp()
 
 
 def close_views(positions, n: int, size: int, margin: float = 0.5):
