@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="--prune with this margin instead of 12 dB")
     e.add_argument("--prune-psnr", type=float, default=None, metavar="DB",
                    help="--prune to a fixed check-view PSNR of DB instead of a margin")
+    e.add_argument("--distill", action="store_true",
+                   help="progressive distillation (spec A.8, RecastGS Eq. 4): fine-tune the low levels' "
+                        "Gaussians so that each prefix renders like the whole scene (changes the full "
+                        "level a little; slow: --distill-seconds)")
+    e.add_argument("--distill-seconds", type=float, default=None, metavar="S",
+                   help="--distill with this time budget instead of 120 s")
     e.add_argument("--cameras", default=None, metavar="PATH",
                    help="views for pruning and for click regions: a 3DGS cameras.json or a COLMAP text "
                         "model folder (default: orbit rings around the scene)")
@@ -241,16 +247,18 @@ def _cmd_encode(a) -> int:
     if margin is not None and a.prune_psnr is not None:
         raise ValueError("give --prune-margin or --prune-psnr, not both")
     pruning = margin is not None or a.prune_psnr is not None
+    distill_s = a.distill_seconds if a.distill_seconds is not None else (120.0 if a.distill else None)
+    distilling = distill_s is not None
     cams = None
     if a.cameras:
-        if not pruning and not any(s.source == "click" for s in specs):
+        if not pruning and not distilling and not any(s.source == "click" for s in specs):
             raise ValueError("--cameras is only used for pruning (--prune) and click regions")
         from refcodec.render import load_cameras_json, load_colmap_text
         cams = load_cameras_json(a.cameras) if Path(a.cameras).is_file() else load_colmap_text(a.cameras)
     t1 = time.perf_counter()
     opts = EncodeOptions(layers=a.layers, overcomplete=a.overcomplete, first_layer=a.first_layer,
                          quality=a.quality, target_bytes=a.target_bytes, prune_psnr=a.prune_psnr,
-                         prune_margin=margin, views=cams,
+                         prune_margin=margin, views=cams, distill_seconds=distill_s,
                          disable=frozenset(t for t in a.disable.split(",") if t), regions=specs,
                          region_quality=parse_roi_quality(a.roi_quality), progress=None if not a.quiet else False)
     data, order = encode_scene_with_order(scene, opts)

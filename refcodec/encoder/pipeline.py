@@ -43,6 +43,11 @@ class EncodeOptions:
     prune_margin: float | None = None
     views: list | None = None
     prune_errors: object = None
+    # progressive distillation of the prefixes (spec A.8; RecastGS Eq. 4): None = off, else the
+    # time budget in seconds; views as for pruning; distill_options: keyword arguments of
+    # refcodec.encoder.layering.distill.distill (benchmarks)
+    distill_seconds: float | None = None
+    distill_options: dict = field(default_factory=dict)
     # region-adaptive quality (spec A.3): region label -> quality level (preset or number); the
     # region's steps and position grid follow that level instead of ``quality`` (with rate
     # control, the same difference to the level reached)
@@ -149,6 +154,12 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     if render_layers:                                   # spec A.6: layers ranked from the renders
         scorer = render_opacity_area(report.errors[kept])
     layer = assign_layers(scene, o.layers, o.overcomplete, o.first_layer, scorer)
+    if o.distill_seconds is not None and scene.n:      # spec A.8: prefixes that look like the scene
+        from refcodec.encoder.layering.distill import distill
+        scene, _ = distill(scene, layer, o.views, seconds=float(o.distill_seconds), progress=o.progress,
+                           **o.distill_options)
+        if "canonical_axes" not in o.disable:
+            scene = canonical_scene(scene)
 
     num_regions = len(o.regions) + 1
     counts = np.zeros((num_regions, o.layers), dtype=np.int64)
@@ -321,7 +332,7 @@ def _margin_rule(scene, o: EncodeOptions) -> EncodeOptions:
     if not np.isfinite(margin):
         raise ValueError("the pruning margin must be a finite number of dB")
     plain = replace(o, prune_margin=None)
-    coded = decode(encode_scene(scene, plain)).scene
+    coded = decode(encode_scene(scene, replace(plain, distill_seconds=None))).scene  # coding error only
     psnr = coded_psnr(_check_scene(scene), coded, o.views)
     return replace(plain, prune_psnr=psnr + margin) if np.isfinite(psnr) else plain  # lossless: keep all
 

@@ -43,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 VARIANTS = {
     "default": {},
     "prune": {"prune_margin": 12.0},
+    "distill": {"distill_seconds": 120.0},                       # spec A.8
+    "prune+distill": {"prune_margin": 12.0, "distill_seconds": 120.0},
 }
 EVAL_RINGS = ((5.0, 17.0), (42.0, 31.0))   # (elevation, azimuth offset) degrees
 
@@ -322,6 +324,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default="/tmp/prefix_bench_cache")
     ap.add_argument("--splat-transform", default=None)
     ap.add_argument("--no-lod", action="store_true", help="skip the decimated LODs")
+    ap.add_argument("--distill-seconds", type=float, default=None, help="time budget of the distill variants")
+    ap.add_argument("--distill-opt", action="append", default=[], metavar="KEY=JSON",
+                    help="a keyword argument of refcodec.encoder.layering.distill.distill, e.g. anchor=1.0")
     a = ap.parse_args(argv)
 
     import peers as P
@@ -353,7 +358,12 @@ def main(argv=None) -> int:
         lod_cache: dict = {}
         for v in names:
             _log(f" variant {v}")
-            data, secs = encode_variant(original, v, a.layers)
+            opts = dict(VARIANTS[v])
+            if "distill_seconds" in opts:
+                if a.distill_seconds is not None:
+                    opts["distill_seconds"] = a.distill_seconds
+                opts["distill_options"] = {k: json.loads(x) for k, x in (o.split("=", 1) for o in a.distill_opt)}
+            data, secs = encode_variant(original, v, a.layers, opts)
             imgs: dict = {}
             rows = prefix_rows(data, cams, ref, masks, imgs)
             lod_imgs: dict = {}
@@ -371,7 +381,7 @@ def main(argv=None) -> int:
                     lrows.append(dict(r, level=k))
                     if img is not None:
                         lod_imgs[k] = img
-            entry = dict(variant=v, options=VARIANTS[v], encode_s=secs, levels=rows,
+            entry = dict(variant=v, options=opts, encode_s=secs, levels=rows,
                          compare=compare(rows, lrows), sheet=None)
             if a.out:
                 png = f"{a.out}-{Path(path).stem}-{v}.png"
