@@ -334,6 +334,8 @@ def main(argv=None) -> int:
     from refcodec.format.schema import VERSION_MAJOR, VERSION_MINOR
     from refcodec.io.load import load_scene
 
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     names = [v.strip() for v in a.variants.split(",") if v.strip()]
     for v in names:
         if v not in VARIANTS:
