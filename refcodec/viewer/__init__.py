@@ -167,7 +167,7 @@ class StreamViewer:
                 levels = self._levels()
                 self.remote.fetch(levels)
                 res = decode(self.remote.data, levels)
-                self._show(res)
+                self._show(res, levels, shown)
                 shown = levels
                 st = self.remote.stats()
                 self.shown_level = max(self.shown_level, self.auto)
@@ -180,11 +180,14 @@ class StreamViewer:
             self._status()
             print(f"error: {self.error}", file=sys.stderr)
 
-    def _show(self, res) -> None:
-        self.counts = {}
+    def _show(self, res, levels: list, before: list | None) -> None:
+        """Replace the splats of the regions whose level changed since ``before``."""
+        self.counts = getattr(self, "counts", {})
         for r in self.nonempty:
             m = res.region == r
             self.counts[r] = int(m.sum())
+            if before is not None and before[r] == levels[r] and r in self.handles:
+                continue
             old = self.handles.pop(r, None)
             if m.any():
                 c, cov, rgb, a = splat_arrays(res.scene.subset(m))

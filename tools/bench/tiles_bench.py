@@ -116,7 +116,8 @@ def _mean(xs):
 def markdown(doc: dict) -> str:
     s = doc["stamp"]
     out = [f"Tiles bench (commit {s['commit'][:10] if s['commit'] else '?'}{' + local changes' if s['dirty'] else ''}, "
-           f"LGS {s['spec_version']}, {s['date']}): quality high, {doc['settings']['views']} close-up views "
+           f"LGS {s['spec_version']}, {s['date']}): quality high, {doc['settings']['views']} close-up views at each "
+           f"distance (orbit margins {', '.join(map(str, doc['settings'].get('margins', [0.5])))}), "
            f"{doc['settings']['size']} px, renders scored against the original scene's.", "",
            "Cost of tiles (bytes of the whole file):", "",
            "| scene | tiles | bytes | increase |", "| --- | --- | --- | --- |"]
@@ -125,11 +126,13 @@ def markdown(doc: dict) -> str:
             out.append(f"| {sc['scene']} | {c['tiles']} | {c['bytes']:,} | {c['increase_pct']:+.2f}% |")
     out += ["", f"View-selected decode ({doc['settings']['tiles']} tiles) against uniform prefixes at the same "
             "budget; mean over the views (PSNR dB, full frame / foreground):", "",
-            "| scene | budget | view-selected | prefix (tiled) | prefix (untiled) | view bytes | view wins |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+            "| scene | budget | distance (margin) | view-selected | prefix (tiled) | prefix (untiled) | view bytes "
+            "| view wins |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for sc in doc["scenes"]:
-        for frac in doc["settings"]["budgets"]:
-            r = [x for x in sc["rows"] if x["budget_fraction"] == frac]
+        for frac, margin in [(f, m) for f in doc["settings"]["budgets"]
+                             for m in doc["settings"].get("margins", [None])]:
+            r = [x for x in sc["rows"] if x["budget_fraction"] == frac and x.get("margin") == margin]
             cell = {}
             for kind in ("view", "prefix", "prefix, untiled"):
                 k = [x for x in r if x["kind"] == kind]
@@ -139,14 +142,15 @@ def markdown(doc: dict) -> str:
             wins = sum(1 for v in views
                        if [x for x in r if x["view"] == v and x["kind"] == "view"][0]["psnr"]
                        > max(x["psnr"] for x in r if x["view"] == v and x["kind"] != "view"))
-            out.append(f"| {sc['scene']} | {frac:.0%} ({r[0]['budget']:,} B) | "
+            out.append(f"| {sc['scene']} | {frac:.0%} ({r[0]['budget']:,} B) | {margin} | "
                        + " | ".join(f"{cell[k][0]:.2f} / {cell[k][1]:.2f}" for k in ("view", "prefix", "prefix, untiled"))
                        + f" | {cell['view'][2]:,.0f} | {wins}/{len(views)} |")
-    out += ["", "Per view:", "", "| scene | budget | view | kind | bytes | Gaussians | PSNR | fg PSNR |",
+    out += ["", "Per view:", "", "| scene | budget | view (margin) | kind | bytes | Gaussians | PSNR | fg PSNR |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for sc in doc["scenes"]:
         for x in sc["rows"]:
-            out.append(f"| {x['scene']} | {x['budget_fraction']:.0%} | {x['view']} | {x['kind']} | {x['bytes']:,} | "
+            out.append(f"| {x['scene']} | {x['budget_fraction']:.0%} | {x['view']} ({x.get('margin')}) | {x['kind']} "
+                       f"| {x['bytes']:,} | "
                        f"{x['gaussians']:,} | {x['psnr']:.2f} | {x['fg_psnr']:.2f} |")
     return "\n".join(out) + "\n"
 
