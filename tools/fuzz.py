@@ -174,7 +174,8 @@ def mutate(rng: random.Random, seeds: list) -> tuple[bytes, str]:
     how = []
     for _ in range(rng.choice((1, 1, 1, 2, 3))):
         k = rng.choice(list(MUTATORS))
-        data = MUTATORS[k](rng, data, other)
+        if data:                                            # an earlier truncation may leave nothing
+            data = MUTATORS[k](rng, data, other)
         how.append(k)
     if rng.random() < 0.6:
         data = crc_repair(data)
