@@ -151,7 +151,7 @@ def test_encoder_prunes_then_codes_the_smaller_scene():
     # the same file as encoding the kept Gaussians with the render-ranked layering and its tilt
     from refcodec.encoder.layering.importance import render_opacity_area
     sub = EncodeOptions(scorer=render_opacity_area(rep.errors[keep]), **opts)
-    import refcodec.encoder as enc
+    import refcodec.encoder.pipeline as enc
     plan = enc._plan(scene.subset(keep), sub)
     plan.render_layers = True
     assert data == enc._code(plan, "medium")
@@ -275,7 +275,7 @@ def test_cli_prune(tmp_path, capsys):
 def test_pruning_with_rate_control(monkeypatch):
     """--target-bytes with --prune: the margin comes first from the unpruned fit, then again from
     the unpruned file at the level the pruned fit reached (spec A.6 item 3); the file fits."""
-    import refcodec.encoder as enc
+    import refcodec.encoder.pipeline as enc
 
     scene, hidden = _with_invisible(seed=10)
     cams = _cams(scene, n=8)
