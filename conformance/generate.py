@@ -586,6 +586,13 @@ def malformed_cases() -> dict:
         "counts[1] of region 1 is 4 but the unit has no segments",
         ("3.5", "4.2", "9.5"),
     )
+    err(
+        "err-deps-beyond-front",
+        toc_field(len(fm.toc) - 1, 22, b"\xff"),
+        "Corrupt",
+        "the last TOC entry declares 255 dependencies the front does not hold (read past the CRC: 4.1 step 6)",
+        ("3.4", "4.1", "9.5"),
+    )
     c["huge-length-last-segment"] = Case(
         raw_edit(base, lambda i, r, t, p: t[-1].update(length=0xFFFFFFFF)),
         None,
@@ -810,6 +817,7 @@ def malformed_cases() -> dict:
         ),
         ("contexts-extra-table", _rebuild(more_tables), "one table more than the structure expects", ("6.4",)),
         ("truncated", lambda s, f: s[:-3], "the stream cut 3 bytes short", ("6.4", "6.7")),
+        ("contexts-255", lambda s, f: b"\xff" + s[1:], "num_contexts 255: more tables than the stream holds", ("6.4",)),
     ):
         src = stream_fault(fn) if name.startswith("words") else sf(fn)  # those need rANS words
         if name == "final-state":
