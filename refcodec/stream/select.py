@@ -150,7 +150,6 @@ def select_levels(front: FrontMatter, view: View, budget: int, max_levels: list 
     def push(r):
         nxt = levels[r] + 1
         if levels[r] >= 1 and nxt <= caps[r]:
-            b = ub.get((nxt, r), 0)
             heapq.heappush(heap, (-(w[r] / layer_bytes[nxt - 1]), r, nxt))
 
     for r in range(R):

@@ -91,7 +91,7 @@ def test_viewer_in_headless_chromium(viewer, tmp_path):
         # refines level by level, each with more Gaussians and more bytes
         for k in range(2, LAYERS + 1):
             v.advance()
-            wait_for(lambda: v.shown_level == k)
+            wait_for(lambda k=k: v.shown_level == k)
         levels = [h[0] for h in v.history]
         assert levels[:LAYERS] == list(range(1, LAYERS + 1))
         assert all(a[1] < b[1] and a[2] < b[2] for a, b in zip(v.history[:LAYERS - 1], v.history[1:LAYERS]))

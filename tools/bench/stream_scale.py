@@ -168,7 +168,8 @@ def main(argv=None) -> int:
             srv.terminate()
             srv.wait(10)
     doc = dict(stamp=stamp(), scene=a.scene, copies=a.copies, tiles=a.tiles, cpus=os.cpu_count(), steps=steps)
-    md = [f"Stream scale bench (commit {doc['stamp']['commit'][:10]}{' + local changes' if doc['stamp']['dirty'] else ''}, "
+    dirty = " + local changes" if doc["stamp"]["dirty"] else ""
+    md = [f"Stream scale bench (commit {doc['stamp']['commit'][:10]}{dirty}, "
           f"LGS {doc['stamp']['spec_version']}, {doc['stamp']['date']}): {a.copies} copies of {Path(a.scene).name}, "
           f"{a.tiles} tiles, quality high, {os.cpu_count()} CPUs; each step in its own process.", "",
           "| step | Gaussians | bytes (fetched) | requests | seconds | peak MB (+ over inputs) |",

@@ -34,8 +34,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-
 
 def stamp() -> dict:
     """The results stamp of tools/bench/stamp.py (commit, dirty, spec version, refcodec, date)."""
@@ -143,7 +141,8 @@ def markdown(doc: dict) -> str:
                        if [x for x in r if x["view"] == v and x["kind"] == "view"][0]["psnr"]
                        > max(x["psnr"] for x in r if x["view"] == v and x["kind"] != "view"))
             out.append(f"| {sc['scene']} | {frac:.0%} ({r[0]['budget']:,} B) | {margin} | "
-                       + " | ".join(f"{cell[k][0]:.2f} / {cell[k][1]:.2f}" for k in ("view", "prefix", "prefix, untiled"))
+                       + " | ".join(f"{cell[k][0]:.2f} / {cell[k][1]:.2f}"
+                                    for k in ("view", "prefix", "prefix, untiled"))
                        + f" | {cell['view'][2]:,.0f} | {wins}/{len(views)} |")
     out += ["", "Per view:", "", "| scene | budget | view (margin) | kind | bytes | Gaussians | PSNR | fg PSNR |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
