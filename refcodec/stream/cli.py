@@ -31,11 +31,17 @@ def wants_stream(a) -> bool:
     return bool(getattr(a, "progressive", False) or getattr(a, "view", None) or is_url(a.input))
 
 
+def _limits(a):
+    from refcodec.cli import _limits as cli_limits       # spec 9.7; --trusted lifts them
+    return cli_limits(a)
+
+
 def _remote(a, max_bytes) -> RemoteLGS:
     if a.max_requests < 1:
         raise ValueError("--max-requests must be >= 1")
     return RemoteLGS(a.input, max_bytes=max_bytes, max_gaussians=a.max_gaussians,
-                     max_requests=a.max_requests, fallback="download" if a.whole_file else "error")
+                     max_requests=a.max_requests, fallback="download" if a.whole_file else "error",
+                     limits=_limits(a))
 
 
 def _roi_levels(items: list) -> dict:
@@ -66,21 +72,36 @@ def _write(a, res, path) -> None:
 
 
 def _warn_problems(res) -> None:
+    from refcodec.format.errors import printable
     for u in res.problems:
         print(f"warning: dropped layer {u.layer} region {u.region} ({u.count:,} Gaussians): "
-              f"{u.status}{': ' + u.detail if u.detail else ''}", file=sys.stderr)
+              f"{u.status}{': ' + printable(u.detail) if u.detail else ''}", file=sys.stderr)
 
 
 def decode_streamed(a) -> int:
     """``refcodec decode`` for a URL, or with --progressive / --view."""
     from refcodec.format.decode import decode, resolve_levels
+    from refcodec.format.errors import printable
 
     t0 = time.perf_counter()
-    budget = a.max_bytes if a.view else None
-    remote = _remote(a, None if a.view else a.max_bytes)
+    priority = getattr(a, "priority", None)
+    if a.view and priority:
+        raise ValueError("give --view or --priority, not both")
+    if priority and a.max_bytes is None:
+        raise ValueError("--priority needs --max-bytes N (the byte budget)")
+    if not a.progressive:
+        from refcodec.cli import _check_output
+        _check_output(a)
+    budgeted = bool(a.view or priority)                     # --max-bytes is then a budget
+    budget = a.max_bytes if budgeted else None
+    limits = _limits(a)
+    remote = _remote(a, None if budgeted else a.max_bytes)
     with remote:
         front = remote.open()
         levels = resolve_levels(front, a.level, _roi_levels(a.roi))
+        if priority:                                         # the named regions' layers first
+            from refcodec.format.decode import budget_levels
+            levels = budget_levels(front, budget, priority, caps=levels)
         if a.view:
             from refcodec.stream.select import layer1_samples, parse_view, select_levels, selected_bytes
             view = parse_view(a.view)
@@ -89,25 +110,32 @@ def decode_streamed(a) -> int:
             samples = None
             if selected_bytes(front, first) <= budget:      # layer 1 is selected anyway: where each
                 remote.fetch(first)                         # region's Gaussians lie weighs it
-                samples = layer1_samples(decode(remote.data, first, max_gaussians=a.max_gaussians))
+                samples = layer1_samples(decode(remote.data, first, max_gaussians=a.max_gaussians,
+                                                front=front, limits=limits))
             levels = select_levels(front, view, budget, levels, samples=samples)
-            if not a.quiet:
-                labels = [r.label for r in front.regions]
-                shown = ", ".join(f"{labels[r]}={k}" for r, k in enumerate(levels) if sum(front.regions[r].counts))
-                print(f"levels for the view: {shown}")
+        if budgeted and not a.quiet:
+            shown = ", ".join(f"{printable(r.label)}={k}" for r, k in zip(front.regions, levels) if sum(r.counts))
+            print(f"levels for the {'view' if a.view else 'priority'}: {shown}")
         if a.progressive:
             return _progressive(a, remote, levels, t0)
         remote.fetch(levels)
-        res = decode(remote.data, levels, strict=a.strict, max_gaussians=a.max_gaussians)
+        res = decode(remote.data, levels, strict=a.strict, max_gaussians=a.max_gaussians, front=front,
+                     limits=limits)
+        if not res.complete and getattr(a, "require_complete", False):   # --max-bytes cut the file
+            from refcodec.format.errors import TruncatedError
+            raise TruncatedError(f"--max-bytes {a.max_bytes:,} ends before the file's last segment: a prefix "
+                                 "(--require-complete)")
         _write(a, res, a.output)
         _warn_problems(res)
         if a.report:
+            from refcodec.io.atomic import write_atomic
             labels = [r.label for r in res.front.regions]
-            Path(a.report).write_text(json.dumps(dict(
+            report = json.dumps(dict(
                 input=a.input, bytes=remote.stats().bytes_fetched, file_bytes=remote.file_size,
                 requests=remote.stats().requests, levels=levels, gaussians=int(res.scene.n),
                 units=[dict(layer=u.layer, region=u.region, label=labels[u.region], gaussians=u.count,
-                            status=u.status, detail=u.detail) for u in res.units]), indent=2))
+                            status=u.status, detail=u.detail) for u in res.units]), indent=2)
+            write_atomic(a.report, lambda p: Path(p).write_text(report))
         if not a.quiet:
             print(f"{res.scene.n:,} of {front.info.total_gaussians:,} Gaussians; {remote.stats().line()}; "
                   f"{time.perf_counter() - t0:.2f} s")
@@ -132,7 +160,8 @@ def _progressive(a, remote: RemoteLGS, levels: list, t0: float) -> int:
         for k in range(1, top + 1):
             lk = [min(k, v) for v in levels]
             remote.fetch(lk, progress=bar.update)
-            res = decode(remote.data, lk, strict=a.strict, max_gaussians=a.max_gaussians)
+            res = decode(remote.data, lk, strict=a.strict, max_gaussians=a.max_gaussians, front=remote.front,
+                         limits=remote.limits)
             path = out / f"level_{k}{suffix}"
             _write(a, res, path)
             _warn_problems(res)

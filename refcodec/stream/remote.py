@@ -35,9 +35,10 @@ class RemoteLGS:
     like its first N bytes (a partial download), as ``--max-bytes`` does for a local file."""
 
     def __init__(self, source, max_bytes: int | None = None, max_gaussians: int | None = None,
-                 max_requests: int = DEFAULT_MAX_REQUESTS, fallback: str = "error") -> None:
+                 max_requests: int = DEFAULT_MAX_REQUESTS, fallback: str = "error", limits=None) -> None:
         self.source: Source = open_source(source, fallback=fallback) if isinstance(source, str) else source
         self.max_bytes, self.max_gaussians, self.max_requests = max_bytes, max_gaussians, max_requests
+        self.limits = limits                                  # spec 9.7 (None: the decoder's defaults)
         self.front: FrontMatter | None = None
         self.data: SparseBytes | None = None
 
@@ -64,7 +65,7 @@ class RemoteLGS:
             if fl <= MAX_FRONT_LENGTH:
                 data.add(S.FIXED_HEADER_SIZE, src.read(S.FIXED_HEADER_SIZE, fl))
         self.data = data
-        self.front = read_front(data, self.max_gaussians)     # raises for a bad or cut front
+        self.front = read_front(data, self.max_gaussians, self.limits)   # raises for a bad or cut front
         return self.front
 
     @property
@@ -124,7 +125,8 @@ class RemoteLGS:
         if levels is None:
             levels = [fm.info.num_layers] * fm.info.num_regions
         self.fetch(levels)
-        return decode(self.data, levels, strict=strict, max_gaussians=self.max_gaussians)
+        return decode(self.data, levels, strict=strict, max_gaussians=self.max_gaussians, front=fm,
+                      limits=self.limits)
 
     def close(self) -> None:
         self.source.close()

@@ -202,3 +202,20 @@ def test_server_sending_the_wrong_range_is_an_error(served, url, tmp_path, capsy
     assert main(["decode", served.url("liar/scene.lgs"), str(tmp_path / "x.ply"), "--level", "2"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "server sent 0-15" in err
+
+
+def test_priority_budget_and_require_complete_over_http(served, url, tmp_path, capsys):
+    data = big_file()
+    budget = len(data) // 5
+    served.log.clear()
+    assert main(["decode", url, str(tmp_path / "r.raw"), "--raw", "--max-bytes", str(budget), "--priority", "obj1"]) == 0
+    assert served.bytes_sent() <= budget
+    assert main(["decode", str(served.root / "scene.lgs"), str(tmp_path / "l.raw"), "--raw",
+                 "--max-bytes", str(budget), "--priority", "obj1"]) == 0
+    assert (tmp_path / "r.raw").read_bytes() == (tmp_path / "l.raw").read_bytes()
+    capsys.readouterr()
+    assert main(["decode", url, str(tmp_path / "p.ply"), "--max-bytes", str(budget), "--require-complete"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "require-complete" in err
+    assert main(["decode", url, str(tmp_path / "q.ply"), "--max-bytes", str(budget), "--view=0,0,0",
+                 "--priority", "obj1"]) == 1
