@@ -208,7 +208,8 @@ def test_priority_budget_and_require_complete_over_http(served, url, tmp_path, c
     data = big_file()
     budget = len(data) // 5
     served.log.clear()
-    assert main(["decode", url, str(tmp_path / "r.raw"), "--raw", "--max-bytes", str(budget), "--priority", "obj1"]) == 0
+    assert main(["decode", url, str(tmp_path / "r.raw"), "--raw", "--max-bytes", str(budget),
+                 "--priority", "obj1"]) == 0
     assert served.bytes_sent() <= budget
     assert main(["decode", str(served.root / "scene.lgs"), str(tmp_path / "l.raw"), "--raw",
                  "--max-bytes", str(budget), "--priority", "obj1"]) == 0
