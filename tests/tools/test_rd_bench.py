@@ -42,7 +42,7 @@ def test_bench_without_peers(tiny_ply, tmp_path, monkeypatch, capsys):
                         "--pictures", str(tmp_path / "pics")])
     assert rc == 0
     stdout = capsys.readouterr().out
-    assert "| scene | codec | setting | bytes | bits/G | PSNR dB | SSIM | encode s | decode s |" in stdout
+    assert "| scene | codec | setting | bytes | bits/G | PSNR dB | fg-PSNR dB | SSIM | encode s | decode s |" in stdout
     assert out_md.read_text() == stdout
     assert out_png.read_bytes().startswith(PNG_MAGIC)
     assert (tmp_path / "pics" / "tiny_variants.png").read_bytes().startswith(PNG_MAGIC)
@@ -262,9 +262,71 @@ def test_target_fractions(tiny_ply, monkeypatch):
     assert sog["lgs_at_fraction"]["bytes"] <= sog["peer_bytes"]
     assert spz["lgs_at_fraction"]["bytes"] <= int(0.3 * spz["peer_bytes"]) and spz["lgs_at_fraction"]["meets"] is False
     md = rd_tables.markdown([r], dict(views=1, size=48))
-    assert "| fraction |" in md and "| yes |" in md and "| no |" in md
+    assert "| fraction |" in md and "| yes, yes |" in md and "| no, no |" in md
     assert rd_sweep.parse_fractions("sog=0.70, spz=0.6") == {"sog": 0.7, "spz": 0.6}
     assert rd_sweep.parse_fractions(None) == {}
     for bad in ("sog", "xyz=0.5", "spz=0", "spz=abc"):
         with pytest.raises(ValueError):
             rd_sweep.parse_fractions(bad)
+
+
+def test_unseen_cameras_differ_from_the_encoders_views():
+    """--unseen: 4 close-ups at 512 px and 4 views from elevations no encoder step renders."""
+    from refcodec.encoder.layering import pruning
+
+    scene = make_scene(300, seed=2)
+    cams = rd_eval.unseen_cameras(scene.positions)
+    assert [c.width for c in cams] == [512] * 4 + [256] * 4
+    seen = pruning.views(scene)[0] + pruning.views(scene)[1]
+
+    def elev(c):   # degrees above the ring plane (world up 0,-1,0): camera centre's -y from the target
+        centre = -c.R.T @ c.viewmat[:3, 3]
+        d = centre - np.median(scene.positions, axis=0)
+        return round(float(np.degrees(np.arcsin(-d[1] / np.linalg.norm(d)))))
+
+    assert {elev(c) for c in cams}.isdisjoint({elev(c) for c in seen})
+    near = np.linalg.norm(-cams[0].R.T @ cams[0].viewmat[:3, 3] - np.median(scene.positions, axis=0))
+    far = np.linalg.norm(-seen[0].R.T @ seen[0].viewmat[:3, 3] - np.median(scene.positions, axis=0))
+    assert near < 0.6 * far                      # close-ups
+
+
+def test_bench_scores_foreground_and_unseen_views(tiny_ply):
+    r = rd_sweep.bench_scene(str(tiny_ply), ("high", "low"), views=2, size=48, layers=3, peers=[],
+                             curve_preset=None, log=lambda m: None, unseen=True)
+    for row in r["lgs"]:
+        assert {"fg_psnr", "unseen_psnr", "unseen_fg_psnr", "unseen_ssim"} <= set(row)
+        assert row["fg_psnr"] < row["psnr"]      # the empty background dilutes the error
+    assert len(r["unseen"]) == 8 and 0 < r["fg_fraction"] < 1
+    md = rd_tables.markdown([r], dict(views=2, size=48))
+    assert "| fg-PSNR dB | unseen fg-PSNR dB | unseen PSNR dB |" in md and "Unseen views" in md
+
+
+def test_peer_outputs_are_cached(tiny_ply, tmp_path, monkeypatch):
+    """--peer-cache: the first run keeps the peer's output, the second reuses it without encoding."""
+    from types import SimpleNamespace
+
+    from refcodec.io.load import load_scene
+
+    calls = []
+
+    def fake_encode(tool, src, out, **kw):
+        calls.append(out)
+        Path(out).write_bytes(b"x" * 1234)
+        return dict(rc=0, timed_out=False, seconds=1.5, output="")
+
+    monkeypatch.setattr(peers, "encode", fake_encode)
+    monkeypatch.setattr(peers, "to_ply", lambda tool, src, out, timeout=None: write_ply(out, load_scene(tiny_ply)) or
+                        dict(rc=0, timed_out=False, seconds=0.1, output=""))
+    tool = SimpleNamespace(version="splat-transform v0.0.0 (test)")
+    rows = []
+    for _ in range(2):
+        r = rd_sweep.bench_scene(str(tiny_ply), ("low",), views=1, size=32, layers=3, peers=["sog"], tool=tool,
+                                 curve_preset=None, match_peer_bytes=False, log=lambda m: None,
+                                 peer_cache=str(tmp_path / "cache"))
+        rows.append(r["peers"][0])
+    assert len(calls) == 1
+    assert rows[0]["bytes"] == rows[1]["bytes"] == 1234 and rows[1]["cached"] and rows[1]["encode_s"] == 1.5
+    assert rows[0]["psnr"] == rows[1]["psnr"]
+    assert rd_sweep.parse_encoder_options(["rd=auto", "prune_fast=True"]) == {"rd": "auto", "prune_fast": True}
+    with pytest.raises(ValueError):
+        rd_sweep.parse_encoder_options(["nonsense=1"])

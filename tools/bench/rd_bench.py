@@ -61,7 +61,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rd_plot import plot_rd, write_pictures  # noqa: E402
-from rd_sweep import ALL_PRESETS, PEER_CODECS, ablation_variants, bench_scene, parse_fractions  # noqa: E402
+from rd_sweep import (ALL_PRESETS, PEER_CODECS, ablation_variants, bench_scene, parse_encoder_options,  # noqa: E402
+                      parse_fractions)
 from rd_tables import markdown  # noqa: E402
 from stamp import splat_transform_peers, write_json  # noqa: E402
 
@@ -134,6 +135,15 @@ def main(argv=None) -> int:
                     help="every LGS encode prunes first (spec A.6) with this margin (refcodec: --prune is 12)")
     ap.add_argument("--prune-psnr", type=float, default=None, metavar="DB",
                     help="every LGS encode prunes first (spec A.6) to this check-view PSNR")
+    ap.add_argument("--unseen", action="store_true",
+                    help="also score every variant on a second camera set unlike the encoder's own "
+                         "(rd_eval.unseen_cameras: 4 close-ups at 512 px, 4 views from below and above)")
+    ap.add_argument("--peer-cache", default=None, metavar="DIR",
+                    help="keep each scene's peer outputs here and reuse them (keyed by the scene file and "
+                         "the tool's version; outside the repository, e.g. /tmp/rd-peers)")
+    ap.add_argument("--encoder-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra EncodeOptions field for every LGS encode (value parsed as a Python literal "
+                         "when it is one, else a string); repeatable")
     ap.add_argument("--up", default="0,-1,0", help="world up for the orbit cameras (default 0,-1,0)")
     ap.add_argument("--md", default=None, help="also write the Markdown tables here")
     ap.add_argument("--json", default=None, help="write all results as JSON here")
@@ -180,6 +190,10 @@ def main(argv=None) -> int:
     except ValueError as e:
         ap.error(f"--target-fractions: {e}")
     skips = {tuple(s.lower().rsplit(":", 1)) for s in a.skip_peer}
+    try:
+        encoder_options = parse_encoder_options(a.encoder_option)
+    except ValueError as e:
+        ap.error(f"--encoder-option: {e}")
     workers = a.peer_workers if a.peer_workers is not None else P.default_workers()
 
     tool, why = (None, "")
@@ -190,7 +204,8 @@ def main(argv=None) -> int:
     settings = dict(presets=presets, views=a.views, size=a.size, layers=a.layers,
                     overcomplete=a.overcomplete or 2 * a.layers, curve_preset=curve,
                     match_peer_bytes=a.match_peer_bytes, ablate=ablate, prune=prune, target_fractions=fractions,
-                    peers=peers, peer_timeout_s=a.peer_timeout, peer_workers=workers, up=list(up),
+                    peers=peers, unseen=a.unseen, encoder_options=encoder_options,
+                    peer_timeout_s=a.peer_timeout, peer_workers=workers, up=list(up),
                     skip_peer=sorted(":".join(s) for s in skips), peers_unavailable=why or None)
     results = []
     t_all = time.perf_counter()
@@ -199,7 +214,8 @@ def main(argv=None) -> int:
         scene_peers = [p for p in peers if (name, p) not in skips and (Path(name).stem, p) not in skips]
         r = bench_scene(path, presets, a.views, a.size, curve, a.layers, a.overcomplete, scene_peers, tool,
                         a.peer_timeout, workers, up, log=log, keep_images=bool(a.pictures),
-                        match_peer_bytes=a.match_peer_bytes, ablate=ablate, prune=prune, fractions=fractions)
+                        match_peer_bytes=a.match_peer_bytes, ablate=ablate, prune=prune, fractions=fractions,
+                        unseen=a.unseen, peer_cache=a.peer_cache, encoder_options=encoder_options)
         for p in peers:
             if p not in scene_peers:
                 r["peers"].append(dict(codec=p.upper(), status="skipped (--skip-peer)"))

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rd_eval import compare, fmt, lgs_bytes_at_psnr, num, pct, render_all, score
+from rd_eval import compare, evaluate, fmt, lgs_bytes_at_psnr, num, pct, reference, render_all, unseen_cameras
 
 ALL_PRESETS = ("max", "high", "medium", "low", "preview")
 PEER_CODECS = ("sog", "spz")
@@ -28,11 +28,15 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
                 peer_timeout: float = 600.0, peer_workers: int | None = None, up=(0.0, -1.0, 0.0),
                 workdir: str | None = None, log=print, keep_images: bool = False,
                 match_peer_bytes: bool = True, ablate=None, prune: dict | None = None,
-                fractions: dict | None = None) -> dict:
+                fractions: dict | None = None, unseen: bool = False, peer_cache: str | None = None,
+                encoder_options: dict | None = None) -> dict:
     """Bench one scene; ``ablate``: ablation variants (see ``ablation_variants``), None or empty
     for none; ``prune``: every LGS encode prunes first (spec A.6), ``{"margin": DB}`` or
     ``{"psnr": DB}`` (``EncodeOptions.prune_margin`` / ``prune_psnr``); the ranking renders run
-    once here and every encode shares them."""
+    once here and every encode shares them; ``unseen``: every variant is scored on
+    ``rd_eval.unseen_cameras`` too; ``peer_cache``: a folder that keeps each peer's output per scene
+    (reused when present: a SOG encode of an SH scene takes minutes); ``encoder_options``: extra
+    ``EncodeOptions`` fields for every LGS encode."""
     from refcodec.io.load import load_scene
     from refcodec.io.ply import write_ply
     from refcodec.render import orbit_cameras
@@ -45,20 +49,25 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
     n = original.n
     log(f"{name}: {n:,} Gaussians, SH degree {original.sh_degree} (read {time.perf_counter() - t:.1f} s)")
     cams = orbit_cameras(original.positions, n_views=views, width=size, height=size, up=up)
+    u_cams = unseen_cameras(original.positions, up=up) if unseen else None
     t = time.perf_counter()
-    ref = render_all(original, cams)
-    render_s = (time.perf_counter() - t) / max(1, views)
+    ref = reference(original, cams, u_cams)
+    render_s = (time.perf_counter() - t) / max(1, views + len(u_cams or ()))
     images = {"original": ref[0]} if keep_images else None
     res = dict(scene=name, path=str(path), gaussians=n, sh_degree=original.sh_degree,
                input_bytes=os.path.getsize(path), views=views, size=size, render_s_per_view=render_s,
                lgs=[], curve=dict(preset=curve_preset, levels=[]), peers=[], comparisons=[])
+    if u_cams:
+        res["unseen"] = [dict(name=c.name, width=c.width, height=c.height) for c in u_cams]
+        res["fg_fraction"] = float(sum(m.mean() for m in ref.masks) / len(ref.masks))
+        res["unseen_fg_fraction"] = float(sum(m.mean() for m in ref.unseen[1].masks) / len(ref.unseen[1].masks))
 
-    enc_opts = {}
+    enc_opts = dict(encoder_options or {})
     if prune:
         from refcodec.encoder.layering.pruning import removal_errors, views
         t = time.perf_counter()
         errors = removal_errors(original, views(original)[0], progress=False)
-        enc_opts = dict(prune_margin=prune.get("margin"), prune_psnr=prune.get("psnr"), prune_errors=errors)
+        enc_opts.update(prune_margin=prune.get("margin"), prune_psnr=prune.get("psnr"), prune_errors=errors)
         res["pruning"] = dict(margin=prune.get("margin"), psnr=prune.get("psnr"), ranking_s=time.perf_counter() - t)
         log(f"  pruning {prune}: ranking {res['pruning']['ranking_s']:.1f} s")
 
@@ -79,9 +88,9 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
         full = next((r for r in res["lgs"] if r["setting"] == curve_preset), None)
         for lv in level_prefixes(data):
             if lv["bytes"] >= len(data) and full is not None:
-                sc = {k: full[k] for k in ("psnr", "ssim", "psnr_per_view")}
+                sc = {k: full[k] for k in full if "psnr" in k or "ssim" in k}
             else:
-                sc = score(ref, render_all(lv["scene"], cams))
+                sc = evaluate(lv["scene"], cams, ref)[0]
             row = dict(level=lv["level"], bytes=lv["bytes"], bits_per_gaussian=8.0 * lv["bytes"] / max(1, n),
                        gaussians=lv["gaussians"], decode_s=lv["decode_s"], **sc)
             res["curve"]["levels"].append(row)
@@ -100,7 +109,8 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
                 src = os.path.join(tmp, "input.ply")
                 write_ply(src, original)
             for p in peers:
-                row = _run_peer(p, tool, src, tmp, original, cams, ref, peer_timeout, peer_workers, log)
+                row = _run_peer(p, tool, src, tmp, original, cams, ref, peer_timeout, peer_workers, log,
+                                _peer_cache_stem(peer_cache, path, tool))
                 row["gaussians_in"] = n
                 res["peers"].append(row)
                 if keep_images and row.get("image") is not None:
@@ -115,8 +125,10 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
             if frac:
                 row = _lgs_at_bytes(original, int(frac * pr["bytes"]), layers, overcomplete, cams, ref, log, enc_opts)
                 if row is not None:
-                    row.update(fraction=frac, meets=row["psnr"] == "inf" or (num(row["psnr"]) is not None
-                                                                          and row["psnr"] >= float(pr["psnr"])))
+                    row.update(fraction=frac, meets=_meets(row["psnr"], pr["psnr"]))
+                    for k in ("fg_psnr", "unseen_psnr", "unseen_fg_psnr"):
+                        if k in row and k in pr:
+                            row[f"meets_{k}"] = _meets(row[k], pr[k])
                 c["lgs_at_fraction"] = row
             res["comparisons"].append(c)
     if variants:
@@ -151,13 +163,13 @@ def _sweep(original, want, presets, layers: int, overcomplete, cams, ref, log, d
         blobs[p] = data
         if p not in presets:
             continue
-        views_p = render_all(dec, cams)
+        sc, views_p = evaluate(dec, cams, ref)
         row = dict(codec="LGS", setting=p, bytes=len(data), bits_per_gaussian=8.0 * len(data) / max(1, n),
-                   gaussians=dec.n, encode_s=enc, decode_s=dec_s, **score(ref, views_p))
+                   gaussians=dec.n, encode_s=enc, decode_s=dec_s, **sc)
         rows.append(row)
         first[p] = views_p[0]
         log(f"  {tag} {p:8s} {len(data):>12,} B  {row['bits_per_gaussian']:6.2f} bits/G  "
-            f"PSNR {fmt(row['psnr'], 2)}  SSIM {row['ssim']:.4f}  enc {enc:.2f} s  dec {dec_s:.2f} s")
+            f"PSNR {fmt(row['psnr'], 2)}  SSIM {row['ssim']:.4f}  {_more(row)}enc {enc:.2f} s  dec {dec_s:.2f} s")
     return rows, blobs, first
 
 
@@ -251,9 +263,9 @@ def _lgs_at_bytes(original, target: int, layers: int, overcomplete, cams, ref, l
     dec = decode(data).scene
     dec_s = time.perf_counter() - t
     row = dict(bytes=len(data), target_bytes=int(target), bits_per_gaussian=8.0 * len(data) / max(1, original.n),
-               encode_s=enc, decode_s=dec_s, **score(ref, render_all(dec, cams)))
+               gaussians=dec.n, encode_s=enc, decode_s=dec_s, **evaluate(dec, cams, ref)[0])
     log(f"  LGS at {target:,} B (target): {len(data):,} B  PSNR {fmt(row['psnr'], 2)}  SSIM {row['ssim']:.4f}  "
-        f"enc {enc:.2f} s")
+        f"{_more(row)}enc {enc:.2f} s")
     return row
 
 
@@ -275,6 +287,28 @@ def parse_fractions(text) -> dict:
     return out
 
 
+def parse_encoder_options(items) -> dict:
+    """``["rd='auto'", "prune_fast=True"]`` -> {"rd": "auto", "prune_fast": True}: EncodeOptions
+    fields (checked against its dataclass fields), values as Python literals or plain strings."""
+    import ast
+    import dataclasses
+
+    from refcodec.encoder import EncodeOptions
+
+    fields = {f.name for f in dataclasses.fields(EncodeOptions)}
+    out = {}
+    for item in items or []:
+        key, sep, val = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            raise ValueError(f"expected KEY=VALUE with KEY an EncodeOptions field, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(val.strip())
+        except (ValueError, SyntaxError):
+            out[key] = val.strip()
+    return out
+
+
 def _is_compressed_ply(path) -> bool:
     try:
         from refcodec.io.load import detect_format
@@ -283,7 +317,40 @@ def _is_compressed_ply(path) -> bool:
         return True
 
 
-def _run_peer(codec: str, tool, src: str, tmp: str, original, cams, ref, timeout, workers, log) -> dict:
+def _meets(lgs, peer) -> bool:
+    """LGS's dB value reaches the peer's ("inf": identical renders)."""
+    if lgs == "inf":
+        return True
+    return num(lgs) is not None and num(peer) is not None and lgs >= peer
+
+
+def _more(row: dict) -> str:
+    """The foreground and unseen-view scores of a row for the log line ('' when absent)."""
+    out = ""
+    for k, label in (("fg_psnr", "fg"), ("unseen_psnr", "unseen"), ("unseen_fg_psnr", "unseen fg")):
+        if k in row:
+            out += f"{label} {fmt(row[k], 2)}  "
+    return out
+
+
+def _peer_cache_stem(folder, path, tool):
+    """The cache path stem of a scene's peer outputs: the scene's name, size and modification
+    time and the tool's version, so a changed scene or tool never reuses old outputs."""
+    if not folder or tool is None:
+        return None
+    import hashlib
+
+    st = os.stat(path)
+    key = hashlib.sha256(f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{tool.version}".encode())
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, f"{Path(path).stem}-{key.hexdigest()[:12]}")
+
+
+def _run_peer(codec: str, tool, src: str, tmp: str, original, cams, ref, timeout, workers, log,
+              cache: str | None = None) -> dict:
+    import json
+    import shutil
+
     from refcodec.io.load import load_scene
 
     import peers as P
@@ -292,7 +359,17 @@ def _run_peer(codec: str, tool, src: str, tmp: str, original, cams, ref, timeout
     out = os.path.join(tmp, "peer" + ext)
     words = [w for w in tool.version.split() if w.startswith("v")]
     row = dict(codec=codec.upper(), setting=f"splat-transform {words[0] if words else tool.version}", status="ok")
-    r = P.encode(tool, src, out, timeout=timeout, gpu="cpu", workers=workers)
+    meta = cache + ext + ".json" if cache else None
+    if meta and os.path.exists(meta) and os.path.exists(cache + ext):
+        shutil.copyfile(cache + ext, out)
+        r = dict(json.loads(Path(meta).read_text()), cached=True)
+        row["cached"] = True
+        log(f"  {row['codec']}: output reused from {cache + ext} (encoded in {r['seconds']:.1f} s)")
+    else:
+        r = P.encode(tool, src, out, timeout=timeout, gpu="cpu", workers=workers)
+        if cache and r["rc"] == 0 and not r["timed_out"] and os.path.exists(out):
+            shutil.copyfile(out, cache + ext)
+            Path(meta).write_text(json.dumps(dict(rc=0, timed_out=False, seconds=r["seconds"], output="")))
     if r["timed_out"]:
         row["status"] = f"timeout: encode ran over {timeout:.0f} s"
         row["encode_s"] = r["seconds"]
@@ -319,10 +396,10 @@ def _run_peer(codec: str, tool, src: str, tmp: str, original, cams, ref, timeout
     dec, turn, _ = P.align_scene(original, dec)
     row["axes"] = turn
     row["gaussians"] = dec.n
-    views = render_all(dec, cams)
-    row.update(score(ref, views))
+    sc, views = evaluate(dec, cams, ref)
+    row.update(sc)
     row["image"] = views[0]
     log(f"  {row['codec']:3s} {row['bytes']:>17,} B  {row['bits_per_gaussian']:6.2f} bits/G  "
-        f"PSNR {fmt(row['psnr'], 2)}  SSIM {row['ssim']:.4f}  enc {row['encode_s']:.2f} s  "
+        f"PSNR {fmt(row['psnr'], 2)}  SSIM {row['ssim']:.4f}  {_more(row)}enc {row['encode_s']:.2f} s  "
         f"dec {row['decode_s']:.2f} s  axes {turn}")
     return row

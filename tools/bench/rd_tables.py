@@ -10,11 +10,34 @@ from rd_eval import fmt, num, pct
 from rd_sweep import ALL_OFF, FULL, PEER_CODECS
 
 
+def _extra_head(results: list) -> tuple:
+    """Extra score columns: foreground PSNR always, the unseen set's when it was scored."""
+    unseen = any(r.get("unseen") for r in results)
+    keys = ["fg_psnr"] + (["unseen_fg_psnr", "unseen_psnr"] if unseen else [])
+    names = {"fg_psnr": "fg-PSNR dB", "unseen_fg_psnr": "unseen fg-PSNR dB", "unseen_psnr": "unseen PSNR dB"}
+    return keys, "".join(f" {names[k]} |" for k in keys), " ---: |" * len(keys)
+
+
+def _extra(row: dict, keys: list) -> str:
+    return "".join(f" {fmt(row.get(k))} |" for k in keys)
+
+
 def markdown(results: list, settings: dict) -> str:
     L = []
+    keys, xhead, xrule = _extra_head(results)
     L.append(f"Rate-distortion: {settings['views']} orbit views at {settings['size']}x{settings['size']}, "
-             "PSNR/SSIM against the original's renders (mean over views); bits/G = 8 x bytes / "
+             "PSNR/SSIM against the original's renders (mean over views); fg-PSNR: only the pixels the "
+             "original covers (its accumulated opacity > 0.5), per view, averaged; bits/G = 8 x bytes / "
              "Gaussians of the original.")
+    if "unseen_psnr" in keys:
+        r0 = next(r for r in results if r.get("unseen"))
+        sizes = ", ".join(f"{u['width']}" for u in r0["unseen"])
+        L.append("")
+        L.append(f"Unseen views (`--unseen`, rd_eval.unseen_cameras; no encoder step ever renders them): "
+                 f"{len(r0['unseen'])} views, sizes {sizes} px: close-ups from 1.2 robust radii at 5 degrees "
+                 "elevation, then views from -40 and +72 degrees. Foreground share of the pixels (orbit / unseen): "
+                 + "; ".join(f"{r['scene']} {r.get('fg_fraction', 0):.2f} / {r.get('unseen_fg_fraction', 0):.2f}"
+                             for r in results if r.get("unseen")) + ".")
     for r in results:
         pr = r.get("pruning")
         if pr:
@@ -27,22 +50,23 @@ def markdown(results: list, settings: dict) -> str:
                      f"{pr['ranking_s']:.1f} s once, and each encode time below includes its own count search. "
                      f"Removed: {cut}.")
     L.append("")
-    L.append("| scene | codec | setting | bytes | bits/G | PSNR dB | SSIM | encode s | decode s |")
-    L.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    L.append(f"| scene | codec | setting | bytes | bits/G | PSNR dB |{xhead} SSIM | encode s | decode s |")
+    L.append(f"| --- | --- | --- | ---: | ---: | ---: |{xrule} ---: | ---: | ---: |")
     for r in results:
         sc = f"{r['scene']} ({r['gaussians']:,} G, SH {r['sh_degree']})"
         for row in r["lgs"]:
             L.append(f"| {sc} | LGS | {row['setting']} | {row['bytes']:,} | {row['bits_per_gaussian']:.2f} | "
-                     f"{fmt(row['psnr'])} | {row['ssim']:.4f} | {row['encode_s']:.2f} | {row['decode_s']:.2f} |")
+                     f"{fmt(row['psnr'])} |{_extra(row, keys)} {row['ssim']:.4f} | {row['encode_s']:.2f} | "
+                     f"{row['decode_s']:.2f} |")
         for row in r["peers"]:
             if row.get("status") == "ok":
                 extra = "" if row.get("axes", "identity") == "identity" else f" (axes: {row['axes']})"
                 L.append(f"| {sc} | {row['codec']} | {row['setting']}{extra} | {row['bytes']:,} | "
-                         f"{row['bits_per_gaussian']:.2f} | {fmt(row['psnr'])} | {row['ssim']:.4f} | "
+                         f"{row['bits_per_gaussian']:.2f} | {fmt(row['psnr'])} |{_extra(row, keys)} {row['ssim']:.4f} | "
                          f"{row['encode_s']:.2f} | {row['decode_s']:.2f} |")
             else:
                 enc = f"{row['encode_s']:.0f}" if row.get("encode_s") is not None else "-"
-                L.append(f"| {sc} | {row['codec']} | {row['status']} | - | - | - | - | {enc} | - |")
+                L.append(f"| {sc} | {row['codec']} | {row['status']} | - | - | - |{' - |' * len(keys)} - | {enc} | - |")
     if any(r["curve"]["levels"] for r in results):
         L.append("")
         L.append("Cumulative levels (byte prefix of level k of the LGS file, preset "
@@ -76,15 +100,25 @@ def markdown(results: list, settings: dict) -> str:
     if fr:
         L.append("")
         L.append("LGS encoded with rate control to a fraction of each peer's bytes (`--target-fractions`): "
-                 "it meets the target when its PSNR is at least the peer's:")
+                 "each score as LGS / peer (dB); it meets the target on a score when LGS's is at least the peer's "
+                 "(fg: foreground pixels only):")
         L.append("")
-        L.append("| scene | peer | peer bytes | peer PSNR | fraction | LGS bytes | LGS PSNR | LGS SSIM | meets |")
-        L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        head = "| scene | peer | peer bytes | fraction | LGS bytes | PSNR | fg-PSNR |"
+        rule = "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+        if "unseen_psnr" in keys:
+            head += " unseen PSNR | unseen fg-PSNR |"
+            rule += " ---: | ---: |"
+        L.append(head + " meets (PSNR, fg" + (", unseen, unseen fg" if "unseen_psnr" in keys else "") + ") |")
+        L.append(rule + " --- |")
+        peer_rows = {(r["scene"], p["codec"]): p for r in results for p in r["peers"]}
         for sc, c in fr:
             m = c["lgs_at_fraction"]
-            L.append(f"| {sc} | {c['peer']} | {c['peer_bytes']:,} | {fmt(c['peer_psnr'])} | {m['fraction']:.2f} | "
-                     f"{m['bytes']:,} ({m['bytes'] / c['peer_bytes']:.3f}) | {fmt(m['psnr'])} | {m['ssim']:.4f} | "
-                     f"{'yes' if m['meets'] else 'no'} |")
+            pr = peer_rows.get((sc, c["peer"]), {})
+            cols = ["psnr", "fg_psnr"] + (["unseen_psnr", "unseen_fg_psnr"] if "unseen_psnr" in keys else [])
+            vals = "".join(f" {fmt(m.get(k))} / {fmt(pr.get(k))} |" for k in cols)
+            meets = ", ".join("yes" if m.get("meets" if k == "psnr" else f"meets_{k}") else "no" for k in cols)
+            L.append(f"| {sc} | {c['peer']} | {c['peer_bytes']:,} | {m['fraction']:.2f} | "
+                     f"{m['bytes']:,} ({m['bytes'] / c['peer_bytes']:.3f}) |{vals} {meets} |")
     for r in results:
         if r.get("ablation"):
             L.append("")
