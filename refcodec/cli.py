@@ -85,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
                         "150k Gaussians on 2 cores)")
     e.add_argument("--prune-margin", type=float, default=None, metavar="DB",
                    help="--prune with this margin instead of 12 dB")
+    e.add_argument("--prune-fast", action="store_true",
+                   help="--prune on fewer, smaller views (spec A.6 item 7: 12 ranking views and 4 check views "
+                        "at 128 px instead of 32 and 8 at 192); implies --prune")
+    e.add_argument("--rd", choices=["auto"], default=None,
+                   help="per-scene rate-distortion choices (spec A.9): position bits and each attribute "
+                        "group's step from the render error measured on a few small views, instead of the "
+                        "fixed coupling of A.3 (presets and --target-bytes go through it)")
     e.add_argument("--prune-psnr", type=float, default=None, metavar="DB",
                    help="--prune to a fixed check-view PSNR of DB instead of a margin")
     e.add_argument("--distill", action="store_true",
@@ -241,7 +248,7 @@ def _cmd_encode(a) -> int:
         from refcodec.roi.tiles import tile_regions
         specs += tile_regions(scene, a.tiles, specs)
     margin = a.prune_margin
-    if a.prune and margin is None and a.prune_psnr is None:
+    if (a.prune or a.prune_fast) and margin is None and a.prune_psnr is None:
         from refcodec.encoder.layering.pruning import DEFAULT_MARGIN
         margin = DEFAULT_MARGIN
     if margin is not None and a.prune_psnr is not None:
@@ -260,7 +267,8 @@ def _cmd_encode(a) -> int:
                          quality=a.quality, target_bytes=a.target_bytes, prune_psnr=a.prune_psnr,
                          prune_margin=margin, views=cams, distill_seconds=distill_s,
                          disable=frozenset(t for t in a.disable.split(",") if t), regions=specs,
-                         region_quality=parse_roi_quality(a.roi_quality), progress=None if not a.quiet else False)
+                         region_quality=parse_roi_quality(a.roi_quality), progress=None if not a.quiet else False,
+                         rd=a.rd, prune_fast=a.prune_fast)
     data, order = encode_scene_with_order(scene, opts)
     t2 = time.perf_counter()
     _write_atomic(a.output, lambda p: Path(p).write_bytes(data))

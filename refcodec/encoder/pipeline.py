@@ -52,6 +52,11 @@ class EncodeOptions:
     # region's steps and position grid follow that level instead of ``quality`` (with rate
     # control, the same difference to the level reached)
     region_quality: dict = field(default_factory=dict)
+    # per-scene rate-distortion choices (spec A.9, refcodec.encoder.rd): None = the fixed model of
+    # A.3; "auto" = position bits and group steps from a render-error model fitted on this scene
+    rd: str | None = None
+    # fast pruning (spec A.6, refcodec.encoder.layering.pruning.FAST_*): fewer, smaller views
+    prune_fast: bool = False
 
 
 # Coding tools the encoder may use; each can be switched off for ablation studies.
@@ -118,6 +123,7 @@ class _Plan:
     kept: np.ndarray | None = None  # after pruning (spec A.6): the input index of each Gaussian
     pruning: object = None          # its PruneReport
     render_layers: bool = False     # layers ranked from the renders, with their tilt (spec A.6)
+    rd: dict | None = None          # per-scene offsets (spec A.9): positions bits, group half-steps
 
 
 @dataclass
@@ -147,7 +153,7 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     if o.prune_psnr is not None:                        # spec A.6
         from refcodec.encoder.layering.pruning import prune_by_render
         kept, report = prune_by_render(scene, float(o.prune_psnr), o.views, progress=o.progress,
-                                       errors=o.prune_errors)
+                                       errors=o.prune_errors, **(dict(fast=True) if o.prune_fast else {}))
         scene, region = scene.subset(kept), region[kept]
     scorer = o.scorer
     render_layers = report is not None and scorer is opacity_area
@@ -174,7 +180,22 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
              for u in range(o.layers * num_regions) if bounds[u + 1] > bounds[u]]
     info = dict(sh_degree=scene.sh_degree, num_layers=o.layers, num_regions=num_regions,
                 total_gaussians=scene.n, reserved=b"\0\0\0")
-    return _Plan(scene, o, info, regions, units, kept=kept, pruning=report, render_layers=render_layers)
+    rd = None
+    if o.rd is not None:                                # spec A.9: per-scene choices
+        if o.rd != "auto":
+            raise ValueError(f"unknown rd mode {o.rd!r}; choose auto")
+        from refcodec.encoder.rd import fit
+        ref_level = quality_level(o.quality) if o.target_bytes is None else RD_RATE_LEVEL
+        rd = fit(scene, ref_level, o.views).offsets() if scene.n else None
+    return _Plan(scene, o, info, regions, units, kept=kept, pruning=report, render_layers=render_layers, rd=rd)
+
+
+RD_RATE_LEVEL = 2.0     # --rd auto with rate control: the model's reference level (medium)
+
+
+def _group_offsets(rd: dict | None) -> dict | None:
+    from refcodec.encoder.rd import group_offsets
+    return group_offsets(rd) if rd else None
 
 
 def _region_levels(plan: _Plan, level: float) -> list:
@@ -190,6 +211,8 @@ def _region_levels(plan: _Plan, level: float) -> list:
 def _position_bits(plan: _Plan, level: float) -> tuple[int, list]:
     """The file's position bits (the finest region's) and each region's own."""
     own = [position_bits(lv, plan.scene.sh_degree) for lv in _region_levels(plan, level)]
+    if plan.rd:                                         # spec A.9
+        own = [int(min(16, max(6, b + plan.rd.get("positions", 0)))) for b in own]
     return max(own), own
 
 
@@ -223,7 +246,11 @@ def _code(plan: _Plan, quality) -> bytes:
     """Quantize and code the attributes at ``quality`` and lay out the file (spec 3.5)."""
     level = quality_level(quality)
     sh = plan.scene.sh_degree
-    steps = attribute_steps(sh, level)
+    steps = attribute_steps(sh, level, _group_offsets(plan.rd))
+    exact = None
+    if plan.rd and plan.rd.get("lattice"):              # spec A.9 item 4: values on a grid
+        from refcodec.encoder.rd import apply_lattice
+        steps, exact = apply_lattice(steps, plan.rd["lattice"])
     bits = _position_bits(plan, level)[0]
     levels = _region_levels(plan, level)
     geo = _geometry(plan, level)
@@ -249,6 +276,8 @@ def _code(plan: _Plan, quality) -> bytes:
         shifts = np.full(C, layer_tilt(levels[r], l, plan.options.layers, plan.render_layers), np.int8)
         shifts[0] = 0                                               # opacity keeps its step
         shifts[BASE_CHANNELS:] = 0                                # and SH rest (references, spec A.3)
+        if exact is not None:
+            shifts[exact] = 0                                     # exact on their grid (A.9)
         if levels[r] != level:                                    # region-adaptive quality (A.3)
             shifts += region_step_shift(level, levels[r], C)
             np.clip(shifts, -8, 8, out=shifts)
@@ -333,7 +362,7 @@ def _margin_rule(scene, o: EncodeOptions) -> EncodeOptions:
         raise ValueError("the pruning margin must be a finite number of dB")
     plain = replace(o, prune_margin=None)
     coded = decode(encode_scene(scene, replace(plain, distill_seconds=None))).scene  # coding error only
-    psnr = coded_psnr(_check_scene(scene), coded, o.views)
+    psnr = coded_psnr(_check_scene(scene), coded, o.views, **(dict(fast=True) if o.prune_fast else {}))
     return replace(plain, prune_psnr=psnr + margin) if np.isfinite(psnr) else plain  # lossless: keep all
 
 

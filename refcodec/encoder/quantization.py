@@ -114,10 +114,13 @@ def rotation_scale(level: float, balance: int = 0) -> int:
     return max(2, 2 * int(np.floor(128.0 / 2.0 ** ((level + balance) / 2.0) + 0.5)))
 
 
-def attribute_steps(sh_degree: int, quality="high") -> np.ndarray:
-    """Per-channel float32 step sizes (spec 3.2 channel order) at a preset or quality level."""
+def attribute_steps(sh_degree: int, quality="high", offsets: dict | None = None) -> np.ndarray:
+    """Per-channel float32 step sizes (spec 3.2 channel order) at a preset or quality level;
+    ``offsets``: extra half-step exponents per group added to the balance (``--rd auto``, A.9)."""
     level = quality_level(quality)
     bal = GROUP_BALANCE[sh_degree > 0]
+    if offsets:
+        bal = {k: v + int(offsets.get(k, 0)) for k, v in bal.items()}
     mult = {name: 2.0 ** ((level + bal[name]) / 2.0) for name in bal}
     mult["opacity"] = 2.0 ** ((max(0.0, level - 2.0) + bal["opacity"]) / 2.0)
     steps = []
