@@ -155,8 +155,9 @@ def _uses_norm(descs) -> bool:
 
 def _prediction(d: dict, j: int, q: np.ndarray, grid, sel, dev: dict, rows: int):
     """spec 5.3.2: (base, pred) of channel j over its rows (``sel``: their indices, None for
-    all), each an array or, when the same for every row, a scalar. ``q`` holds the channels reconstructed so far; ``grid`` = (means, found, column of
-    each grid channel) over all rows; ``dev`` the deviations of earlier channels."""
+    all), each an array or, when the same for every row, a scalar. ``q`` holds the channels
+    reconstructed so far; ``grid`` = (means, found, column of each grid channel) over all rows;
+    ``dev`` the deviations of earlier channels."""
     if d["mode"] & MODE_NORM:
         base = norm_prediction(d["base"], q[:, ROT_XYZ])
     elif d["mode"] & MODE_GRID:
@@ -315,7 +316,8 @@ def decode(payload: bytes, count: int, channels: int, codes: np.ndarray | None =
     C, n = channels, count
     if a.num_channels != C:
         raise CorruptError(f"attributes carry {a.num_channels} channels, header implies {C}")
-    if (a.flags & ~(FLAG_REST_MASK | FLAG_THRESHOLDS | FLAG_REST_REFS) or (a.flags & FLAG_REST_MASK and C <= BASE_CHANNELS)
+    if (a.flags & ~(FLAG_REST_MASK | FLAG_THRESHOLDS | FLAG_REST_REFS)
+            or (a.flags & FLAG_REST_MASK and C <= BASE_CHANNELS)
             or (a.flags & FLAG_REST_REFS and not a.flags & FLAG_REST_MASK)
             or a.grid_levels > MAX_GRID_LEVELS or (a.grid_levels and a.grid_shift + 2 * (a.grid_levels - 1) > 16)):
         raise CorruptError("attributes: invalid flags or grid parameters")          # spec 5.3.1

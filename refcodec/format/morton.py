@@ -66,6 +66,7 @@ def encode_reference(q) -> list:
     for x, y, z in q:
         c = 0
         for b in range(16):
-            c |= ((int(x) >> b) & 1) << (3 * b) | ((int(y) >> b) & 1) << (3 * b + 1) | ((int(z) >> b) & 1) << (3 * b + 2)
+            c |= (((int(x) >> b) & 1) << (3 * b) | ((int(y) >> b) & 1) << (3 * b + 1)
+                  | ((int(z) >> b) & 1) << (3 * b + 2))
         out.append(c)
     return out

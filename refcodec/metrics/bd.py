@@ -119,7 +119,7 @@ def _pchip_integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float
         c2 = (3.0 * m[k] - 2.0 * d[k] - d[k + 1]) / h[k]
         c3 = (d[k] + d[k + 1] - 2.0 * m[k]) / (h[k] * h[k])
 
-        def prim(t: float) -> float:
+        def prim(t: float, k=k, c2=c2, c3=c3) -> float:
             return t * (y[k] + t * (d[k] / 2.0 + t * (c2 / 3.0 + t * c3 / 4.0)))
 
         total += prim(b - x[k]) - prim(a - x[k])

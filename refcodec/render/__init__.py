@@ -17,11 +17,15 @@ import os
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from refcodec.render.camera import Camera, load_cameras_json, load_colmap_text, look_at, orbit_cameras
 from refcodec.render.sh import sh_coeffs_from_ply, sh_to_color
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "Camera", "load_cameras_json", "load_colmap_text", "orbit_cameras", "look_at",
@@ -114,7 +118,6 @@ def render(scene_or_tensors, camera: Camera, backend: str = "auto", background=(
     renderer's tensors are small, and on the shared 2-core dev machine torch's default of 2
     OpenMP threads was 4-6x *slower* (threads spin-waiting for a descheduled sibling).
     """
-    import torch
     if backend not in ("auto", "torch", "gsplat"):
         raise ValueError(f"unknown backend {backend!r}; use 'auto', 'torch' or 'gsplat'")
     if backend == "gsplat" and not gsplat_available():

@@ -301,7 +301,8 @@ def rasterize_tiles(means2d, conics, opacity_logits, colors, depths, rect, width
         act = torch.nonzero(count > 0).squeeze(1)
         pr = torch.arange(BB, device=device)
         px = (act % gbw)[:, None] * bs + (pr % bs)[None, :]
-        py = torch.div(act, gbw, rounding_mode="floor")[:, None] * bs + torch.div(pr, bs, rounding_mode="floor")[None, :]
+        py = (torch.div(act, gbw, rounding_mode="floor")[:, None] * bs
+              + torch.div(pr, bs, rounding_mode="floor")[None, :])
         done = (px >= width) | (py >= height)  # pixels outside the image count as stopped
         st, cnt = start[act], count[act]
         off = torch.zeros_like(act)

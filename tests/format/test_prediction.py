@@ -146,7 +146,8 @@ def test_attribute_tools_round_trip(sh):
     lower = Lower.empty().add(codes[::2] + np.uint64(1), rng.integers(-200, 200, size=(n // 2, C)),
                               np.zeros(C, np.int8))
     for tools in (set(TOOLS), set()):
-        data = enc_attributes.encode(q, np.ones(C, np.int8), codes, lower, tools, grid_shift=2, grid_levels=3, norm_S=256)
+        data = enc_attributes.encode(q, np.ones(C, np.int8), codes, lower, tools, grid_shift=2, grid_levels=3,
+                                     norm_S=256)
         got, shifts = attributes.decode(data, n, C, codes, lower)
         assert np.array_equal(got, q) and shifts.tolist() == [1] * C
     descs = AttributesPayload.parse(enc_attributes.encode(q, None, codes, lower, set(TOOLS), norm_S=256)).channels
@@ -251,7 +252,7 @@ def _activity_contexts_reference(descs, values, rows, n):
     for j, d in enumerate(descs):
         r = list(range(n)) if rows[j] is None else [int(i) for i in rows[j]]
         ctx = []
-        for i, u in zip(r, values[j]):
+        for i in r:
             ctx.append(first[j] + sum(1 for t in d["thresholds"] if t <= activity[i]))
         for i, u in zip(r, values[j]):
             activity[i] += int(u).bit_length()
@@ -410,7 +411,8 @@ def _with_modes(payload: bytes, n: int, modes: np.ndarray, flags: int) -> bytes:
         v = r.read_same(n if j < 11 else int((old == 1).sum()), first[j])
         rest.append(v if j < 11 else v[keep])
     vals = np.concatenate([modes.astype(np.uint64)] + rest)
-    ctx = np.concatenate([np.full(n, K1 - 1, np.uint8)] + [np.full(v.size, first[j], np.uint8) for j, v in enumerate(rest)])
+    ctx = np.concatenate([np.full(n, K1 - 1, np.uint8)]
+                         + [np.full(v.size, first[j], np.uint8) for j, v in enumerate(rest)])
     d = dict(num_channels=a.num_channels, flags=flags, grid_shift=a.grid_shift, grid_levels=a.grid_levels,
              channels=[dict(base=c.base, shift=c.shift, mode=c.mode, ref=c.ref, coef=c.coef, thresholds=[])
                        for c in a.channels], stream=encode_uints(vals, ctx, K1))
@@ -432,14 +434,13 @@ def test_hostile_rest_references():
     got, _ = attributes.decode(good, n, C)
     assert np.array_equal(got[-1, 11:], q[np.flatnonzero(base == 1)[0], 11:])
     bad_modes = []
-    m = base.copy(); m[3] = 2 + n                                # out of range (no lower layers)
-    bad_modes.append(m)
-    m = base.copy(); m[3] = 2 + 10                               # a later row
-    bad_modes.append(m)
-    m = base.copy(); m[10] = 2 + 5                               # row 5 is a zero row, not coded
-    bad_modes.append(m)
-    m = base.copy(); m[3] = 2 + 3                                # itself
-    bad_modes.append(m)
+    for row, mode in ((3, 2 + n),          # out of range (no lower layers)
+                      (3, 2 + 10),         # a later row
+                      (10, 2 + 5),         # row 5 is a zero row, not coded
+                      (3, 2 + 3)):         # itself
+        m = base.copy()
+        m[row] = mode
+        bad_modes.append(m)
     for m in bad_modes:
         with pytest.raises(CorruptError, match="reference"):
             attributes.decode(_with_modes(data, n, m, attributes.FLAG_REST_MASK | attributes.FLAG_REST_REFS), n, C)
@@ -466,7 +467,8 @@ def test_rest_modes_are_validated_like_the_reference(modes, M):
     assert rows.tolist() == [i for i, u in enumerate(modes) if u >= 2]
     C = 11 + 9
     rng = np.random.default_rng(len(modes) * 7 + M)
-    lower = Lower.empty().add(np.zeros(M, np.uint64), rng.integers(-9, 9, (M, C)).astype(np.int32), np.zeros(C, np.int8))
+    lower = Lower.empty().add(np.zeros(M, np.uint64), rng.integers(-9, 9, (M, C)).astype(np.int32),
+                              np.zeros(C, np.int8))
     q = np.zeros((n, C), np.int32)
     q[m == 1, 11:] = rng.integers(-9, 9, (int((m == 1).sum()), 9))
     want = _copies_reference(m, M, lower.units[0][1][:, 11:] if M else np.zeros((0, 9), np.int32), q)

@@ -73,7 +73,8 @@ def test_removal_beside_autograd():
     out = render_torch(g.means, g.log_scales, g.quats, g.opacity_logits, g.sh, cam, return_removal=True)
     out["rgb"].sum().backward()
     assert g.sh.grad is not None and not out["removal"].requires_grad
-    np.testing.assert_array_equal(out["removal"].numpy(), removal_errors(scene, [cam], progress=False) * cam.width * cam.height)
+    np.testing.assert_array_equal(out["removal"].numpy(),
+                                  removal_errors(scene, [cam], progress=False) * cam.width * cam.height)
 
 
 def _with_invisible(n=300, extra=60, seed=2) -> tuple[Scene, np.ndarray]:
