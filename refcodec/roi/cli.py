@@ -56,7 +56,6 @@ def resolve_clicks(a, scene, specs: list, quiet: bool = False) -> list:
 def cmd_segment(a) -> int:
     from refcodec.io.load import load_scene
     from refcodec.io.atomic import write_atomic
-    from refcodec.render import save_png
     from refcodec.render.pictures import contact_sheet
     from refcodec.roi.click import render_views, resolve_click_regions
     from refcodec.roi.regions import parse_roi
@@ -73,7 +72,7 @@ def cmd_segment(a) -> int:
     vdir = out / "views"
     vdir.mkdir(exist_ok=True)
     for v in views:
-        write_atomic(vdir / f"{v.index:03d}.png", lambda p, img=v.rgb8(): save_png(p, img))
+        write_atomic(vdir / f"{v.index:03d}.png", _png(v.rgb8()))
     scaled = [v for v in views if v.scale != 1.0]
     print(f"wrote {len(views)} views to {vdir}: VIEW is the file number, X,Y pixels of that view"
           + (f" (these pictures are scaled by {scaled[0].scale:.3g}: divide their pixel coordinates by it)"
@@ -85,7 +84,7 @@ def cmd_segment(a) -> int:
                                 views=views,
                                 progress=False if a.quiet else None)
     for spec, ex in zip(specs, exs):
-        write_atomic(out / f"{spec.label}.npy", lambda p, ix=ex.indices.astype(np.int64): np.save(p, ix))
+        write_atomic(out / f"{spec.label}.npy", _npy(ex.indices.astype(np.int64)))
         member = np.zeros(scene.n, bool)
         member[ex.indices] = True
         shown = [vp.view for vp in ex.prompts if vp.view in ex.masks][:6]
@@ -100,10 +99,22 @@ def cmd_segment(a) -> int:
             labels += [f"view {k} prompts", f"view {k} mask", f"view {k} object"]
         if tiles:
             sheet = contact_sheet(tiles, labels, cols=3)
-            write_atomic(out / f"{spec.label}.png", lambda p: save_png(p, sheet))
+            write_atomic(out / f"{spec.label}.png", _png(sheet))
         print(f"{spec.label}: {len(ex.indices):,} of {scene.n:,} Gaussians, {len(ex.masks)} voting views "
               f"-> {out / (spec.label + '.npy')}, {out / (spec.label + '.png')}")
     return 0
+
+
+def _png(img: np.ndarray):
+    """A writer for ``write_atomic``: the picture as PNG."""
+    from refcodec.render import save_png
+
+    return lambda path: save_png(path, img)
+
+
+def _npy(arr: np.ndarray):
+    """A writer for ``write_atomic``: the array as .npy."""
+    return lambda path: np.save(path, arr)
 
 
 def _mark(img: np.ndarray, points: np.ndarray, labels: np.ndarray) -> np.ndarray:
