@@ -64,9 +64,10 @@ def bench_scene(path: str, presets=ALL_PRESETS, views: int = 8, size: int = 256,
 
     enc_opts = dict(encoder_options or {})
     if prune:
-        from refcodec.encoder.layering.pruning import removal_errors, views
+        from refcodec.encoder.layering.pruning import fast_views, removal_errors, views
         t = time.perf_counter()
-        errors = removal_errors(original, views(original)[0], progress=False)
+        errors = removal_errors(original, (fast_views if enc_opts.get("prune_fast") else views)(original)[0],
+                                progress=False)
         enc_opts.update(prune_margin=prune.get("margin"), prune_psnr=prune.get("psnr"), prune_errors=errors)
         res["pruning"] = dict(margin=prune.get("margin"), psnr=prune.get("psnr"), ranking_s=time.perf_counter() - t)
         log(f"  pruning {prune}: ranking {res['pruning']['ranking_s']:.1f} s")
