@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--prune-margin", type=float, default=None, metavar="DB",
                    help="--prune with this margin instead of 12 dB")
     e.add_argument("--prune-fast", action="store_true",
-                   help="--prune on fewer, smaller views (spec A.6 item 7: 12 ranking views and 4 check views "
+                   help="--prune on fewer, smaller views (spec A.6 item 7: 6 ranking views and 3 check views "
                         "at 128 px instead of 32 and 8 at 192); implies --prune")
     e.add_argument("--rd", choices=["auto"], default=None,
                    help="per-scene rate-distortion choices (spec A.9): position bits and each attribute "

@@ -87,17 +87,18 @@ def test_rd_auto_codes_grid_colours_exactly():
 def test_fast_pruning_uses_fewer_smaller_views(monkeypatch):
     scene = make_scene(300, seed=2)
     rank, check = pruning.fast_views(scene)
-    assert len(rank) == 12 and len(check) == 4 and {c.width for c in rank + check} == {pruning.FAST_SIZE}
+    assert len(rank) == 6 and len(check) == 3 and {c.width for c in rank + check} == {pruning.FAST_SIZE}
     slow = pruning.views(scene)
     assert sum(c.width * c.height for c in rank) < 0.25 * sum(c.width * c.height for c in slow[0])
     user = orbit_cameras(scene.positions, n_views=24, width=400, height=300)
     r2, c2 = pruning.fast_views(scene, user)
-    assert len(r2) == 8 and len(c2) == 3 and max(c.width for c in r2) == pruning.FAST_SIZE
+    assert len(r2) == 6 and len(c2) == 3 and max(c.width for c in r2) == pruning.FAST_SIZE
+    assert not {id(c) for c in r2} & {id(c) for c in c2}
     seen = []
     real = pruning.removal_errors
     monkeypatch.setattr(pruning, "removal_errors", lambda s, cams, progress=None: seen.append(len(cams)) or
                         real(s, cams, progress))
     data, order = encode_scene_with_order(scene, EncodeOptions(quality="medium", progress=False, prune_margin=12.0,
                                                                prune_fast=True))
-    assert seen == [12]
+    assert seen == [6]
     assert decode(data).scene.n == len(order) <= scene.n

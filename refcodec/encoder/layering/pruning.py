@@ -47,12 +47,13 @@ RANK_SIZE, CHECK_SIZE = 192, 192
 DEFAULT_MARGIN = 12.0
 MAX_SIDE = 256  # user cameras are scaled down to at most this many pixels a side
 # fast pruning (EncodeOptions.prune_fast, CLI --prune-fast; spec A.6 item 7): the same rule on
-# fewer, smaller views: 12 ranking views (4 per ring) at 128 px instead of 32 at 192 (about 1/5
-# of the pixels), 4 check views at 128 px instead of 8 at 192, a coarser bisection
-FAST_RANK_RINGS = ((-15.0, 11.0, 4), (20.0, 22.5, 4), (55.0, 7.0, 4))
-FAST_CHECK_RING = (35.0, 15.0, 4)
+# fewer, smaller views: 6 ranking views (2 per ring) at 128 px instead of 32 at 192, 3 check
+# views at 128 px instead of 8 at 192, a coarser bisection (a removal-error view costs about 4
+# plain renders, and a render's cost is mostly per Gaussian, not per pixel, at these sizes)
+FAST_RANK_RINGS = ((-15.0, 11.0, 2), (20.0, 112.5, 2), (55.0, 52.0, 2))
+FAST_CHECK_RING = (35.0, 15.0, 3)
 FAST_SIZE = 128
-FAST_ITERATIONS = 6
+FAST_ITERATIONS = 5
 UP = (0.0, -1.0, 0.0)
 
 
@@ -170,11 +171,12 @@ def views(scene, cameras=None) -> tuple[list, list]:
 
 
 def fast_views(scene, cameras=None) -> tuple[list, list]:
-    """The views of fast pruning: the user's (every third for the ranking, every eighth for the
-    check, at most FAST_SIZE px) or smaller rings (FAST_RANK_RINGS, FAST_CHECK_RING)."""
+    """The views of fast pruning: the user's (6 spread over them for the ranking, 3 others for
+    the check, at most FAST_SIZE px) or smaller rings (FAST_RANK_RINGS, FAST_CHECK_RING)."""
     if cameras:
         cams = [downscaled(c, FAST_SIZE) for c in cameras]
-        return cams[::3], cams[1::8] or cams[:1]
+        k = max(1, len(cams) // 6)
+        return cams[::k][:6], cams[k // 2 + 1::max(1, len(cams) // 3)][:3] or cams[:1]
     return (_rings(scene.positions, FAST_RANK_RINGS, FAST_SIZE, UP),
             _rings(scene.positions, (FAST_CHECK_RING,), FAST_SIZE, UP))
 
