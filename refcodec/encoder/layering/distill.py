@@ -9,14 +9,20 @@ i = L-1 down to 1, each starting from the parameters the stage above left.
 A nested file holds one copy of each Gaussian, so a Gaussian of layer j is shared by every level
 k >= j. This module trains that one shared parameter set (option (a) of issue 15): stage i
 trains only the Gaussians of layers <= i (those of higher layers keep what their own stage
-made), and its loss is the weighted sum of Eq. 4 over the levels the trained Gaussians belong
-to, levels j = i..L, one level sampled per step with probability ``weights[j]`` (normalised over
-i..L; the full level L renders every Gaussian). ``weights`` default: ``full_weight`` for level L,
-1 for the others. The full level's own term is what keeps it near the original.
+made), and its loss is a weighted sum of Eq. 4 over levels the trained Gaussians belong to:
+levels j = i..i+``reach`` (``reach=None``: i..L, the full level rendering every Gaussian), one
+level sampled per step with probability ``weights[j]`` normalised over them (default 1, and
+``full_weight`` for level L). Only stages whose G<=i holds at most ``max_fraction`` of the
+scene run (the finer ones cost most per step and are closest to the teacher already).
+
+Measured (spec A.8, tools/bench/results/prefix-distill-2026-12-07.md): the coarse levels gain
+6-8 dB on plant, but every finer level and the full level lose far more, because the coarse
+Gaussians stay in them; hence off by default.
 
 Views: the pruning ranking rings (refcodec.encoder.layering.pruning.RANK_RINGS) at ``size``
-pixels, or the user's cameras scaled to ``size``. A time budget (``seconds``) is split over the
-stages by the cost of their renders (one step of stage i costs about its mean Gaussian count).
+pixels, or the user's cameras scaled to ``size``. A time budget (``seconds``, after the teacher
+renders) is split equally over the stages that run, at least one step each; ``steps`` fixes the
+steps a stage instead (benchmarks, tests).
 Device: CUDA when torch sees one (the gsplat backend when that package is installed), else CPU
 with the pure-torch renderer; same code path (``refcodec.render.render``).
 Encoder only: the decoder sees an ordinary scene.
