@@ -330,3 +330,17 @@ def test_peer_outputs_are_cached(tiny_ply, tmp_path, monkeypatch):
     assert rd_sweep.parse_encoder_options(["rd=auto", "prune_fast=True"]) == {"rd": "auto", "prune_fast": True}
     with pytest.raises(ValueError):
         rd_sweep.parse_encoder_options(["nonsense=1"])
+
+
+def test_rd_compare_tables_runs_side_by_side():
+    import rd_compare
+
+    peer = dict(codec="SOG", bytes=1000, psnr=50.0, fg_psnr=45.0, unseen_psnr=48.0, unseen_fg_psnr=44.0)
+
+    def doc(fg):
+        m = dict(fraction=0.7, bytes=690, psnr=51.0, fg_psnr=fg, unseen_psnr=49.0, unseen_fg_psnr=44.5)
+        return dict(scenes=[dict(scene="s.ply", peers=[peer], comparisons=[dict(peer="SOG", lgs_at_fraction=m)])])
+
+    md = rd_compare.table([("a", doc(46.0)), ("b", doc(44.0))])
+    assert "| s.ply | SOG | 0.70 | a | 690 (0.690) | +1.00 | +1.00 | +1.00 | +0.50 | yes |" in md
+    assert "| s.ply | SOG | 0.70 | b | 690 (0.690) | +1.00 | -1.00 | +1.00 | +0.50 | no |" in md
