@@ -97,8 +97,11 @@ def lattice_step(values: np.ndarray) -> float | None:
         return None
     d = np.diff(u)
     g = float(d.min())
-    if not g > 0 or not np.all(np.abs(d / g - np.rint(d / g)) < LATTICE_TOL):
+    if not g > 0:
         return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not np.all(np.abs(d / g - np.rint(d / g)) < LATTICE_TOL):
+            return None
     for m in (1, 2):
         step = np.float32(g / m)
         r = u / float(step)
