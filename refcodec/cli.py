@@ -23,7 +23,8 @@ class FORMATTER(argparse.HelpFormatter):
 
 
 # optional dependency (top-level module) -> the extra that installs it
-EXTRAS = {"viser": "view", "requests": "stream", "torch": "render", "zstandard": "spz", "cv2": "roi", "segment_anything": "roi"}
+EXTRAS = {"viser": "view", "requests": "stream", "torch": "render", "zstandard": "spz", "cv2": "roi",
+          "segment_anything": "roi"}
 
 
 def _levels_args(p: argparse.ArgumentParser) -> None:
@@ -283,7 +284,8 @@ def _cmd_encode(a) -> int:
                               quality=d["quality"], levels=d["levels"], regions=d["regions"]), indent=2))
     elif not a.quiet:
         pruned = f" ({scene.n - len(order):,} pruned)" if pruning else ""
-        print(f"{scene.n:,} Gaussians{pruned} -> {len(data):,} bytes ({8 * len(data) / max(1, scene.n):.1f} bits/Gaussian), "
+        print(f"{scene.n:,} Gaussians{pruned} -> {len(data):,} bytes "
+              f"({8 * len(data) / max(1, scene.n):.1f} bits/Gaussian), "
               f"read {t1 - t0:.2f} s, encode {t2 - t1:.2f} s")
     return 0
 

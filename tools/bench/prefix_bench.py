@@ -74,21 +74,9 @@ def eval_cameras(positions, views: int = 8, size: int = 192, closeups: bool = Fa
 
 def render_all(scene, cameras) -> tuple[list, list]:
     """(clamped float32 RGB renders, alpha renders) of ``scene`` from each camera."""
-    import torch
+    from rd_eval import render_all as renders
 
-    from refcodec.render import render
-
-    rgb, alpha = [], []
-    with torch.no_grad():
-        for cam in cameras:
-            if scene.n == 0:
-                rgb.append(np.zeros((cam.height, cam.width, 3), np.float32))
-                alpha.append(np.zeros((cam.height, cam.width), np.float32))
-                continue
-            out = render(scene, cam, backend="torch")
-            rgb.append(out["rgb"].clamp(0.0, 1.0).numpy().astype(np.float32))
-            alpha.append(out["alpha"].numpy().astype(np.float32))
-    return rgb, alpha
+    return renders(scene, cameras, alpha=True)
 
 
 def score(ref: list, masks: list, views: list) -> dict:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rd_eval import compare, evaluate, fmt, lgs_bytes_at_psnr, num, pct, reference, render_all, unseen_cameras
+from rd_eval import compare, evaluate, fmt, lgs_bytes_at_psnr, num, pct, reference, unseen_cameras
 
 ALL_PRESETS = ("max", "high", "medium", "low", "preview")
 PEER_CODECS = ("sog", "spz")

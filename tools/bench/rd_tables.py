@@ -62,7 +62,8 @@ def markdown(results: list, settings: dict) -> str:
             if row.get("status") == "ok":
                 extra = "" if row.get("axes", "identity") == "identity" else f" (axes: {row['axes']})"
                 L.append(f"| {sc} | {row['codec']} | {row['setting']}{extra} | {row['bytes']:,} | "
-                         f"{row['bits_per_gaussian']:.2f} | {fmt(row['psnr'])} |{_extra(row, keys)} {row['ssim']:.4f} | "
+                         f"{row['bits_per_gaussian']:.2f} | {fmt(row['psnr'])} |{_extra(row, keys)} "
+                         f"{row['ssim']:.4f} | "
                          f"{row['encode_s']:.2f} | {row['decode_s']:.2f} |")
             else:
                 enc = f"{row['encode_s']:.0f}" if row.get("encode_s") is not None else "-"
