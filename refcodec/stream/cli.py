@@ -44,16 +44,6 @@ def _remote(a, max_bytes) -> RemoteLGS:
                      limits=_limits(a))
 
 
-def _roi_levels(items: list) -> dict:
-    out = {}
-    for it in items:
-        name, sep, k = it.rpartition("=")
-        if not sep or not name or not k.lstrip("-").isdigit():
-            raise ValueError(f"--roi {it!r}: expected NAME=K")
-        out[name] = int(k)
-    return out
-
-
 def _write(a, res, path) -> None:
     import numpy as np
 
@@ -98,7 +88,9 @@ def decode_streamed(a) -> int:
     remote = _remote(a, None if budgeted else a.max_bytes)
     with remote:
         front = remote.open()
-        levels = resolve_levels(front, a.level, _roi_levels(a.roi))
+        from refcodec.cli import _parse_roi_levels
+
+        levels = resolve_levels(front, a.level, _parse_roi_levels(a.roi))
         if priority:                                         # the named regions' layers first
             from refcodec.format.decode import budget_levels
             levels = budget_levels(front, budget, priority, caps=levels)
