@@ -216,6 +216,26 @@ def _check_limits_of_output(data: bytes) -> None:
         warnings.warn(f"the file is beyond a limit of spec 9.7 (decode it with --trusted): {e}", stacklevel=2)
 
 
+def warn_problems(res) -> None:
+    """One warning line per dropped unit (spec 8.3), file strings escaped."""
+    from refcodec.format.errors import printable
+
+    for u in res.problems:
+        print(f"warning: dropped layer {u.layer} region {u.region} ({u.count:,} Gaussians): "
+              f"{u.status}{': ' + printable(u.detail) if u.detail else ''}", file=sys.stderr)
+
+
+def write_report(path, res, **fields) -> None:
+    """``decode --report``: ``fields`` and every unit's status (decoded, dropped and why), as JSON."""
+    from refcodec.io.atomic import write_atomic
+
+    labels = [r.label for r in res.front.regions]
+    report = json.dumps(dict(fields, gaussians=int(res.scene.n), units=[
+        dict(layer=u.layer, region=u.region, label=labels[u.region], gaussians=u.count, status=u.status,
+             detail=u.detail) for u in res.units]), indent=2)
+    write_atomic(path, lambda p: Path(p).write_text(report))
+
+
 def _read(path: str, max_bytes: int | None = None) -> bytes:
     with open(path, "rb") as f:
         data = f.read() if max_bytes is None else f.read(max(0, max_bytes))
@@ -339,16 +359,9 @@ def _cmd_decode(a) -> int:
         _write_atomic(a.output, lambda p: Path(p).write_bytes(canonical_dump(res.scene)))
     else:
         _write_atomic(a.output, lambda p: write_ply(p, res.scene, extra=extra))
-    for u in res.problems:
-        print(f"warning: dropped layer {u.layer} region {u.region} ({u.count:,} Gaussians): "
-              f"{u.status}{': ' + printable(u.detail) if u.detail else ''}", file=sys.stderr)
+    warn_problems(res)
     if a.report:
-        labels = [r.label for r in res.front.regions]
-        report = json.dumps(dict(
-            input=a.input, bytes=len(data), gaussians=int(res.scene.n),
-            units=[dict(layer=u.layer, region=u.region, label=labels[u.region], gaussians=u.count,
-                        status=u.status, detail=u.detail) for u in res.units]), indent=2)
-        _write_atomic(a.report, lambda p: Path(p).write_text(report))
+        write_report(a.report, res, input=a.input, bytes=len(data))
     if not a.quiet:
         print(f"{res.scene.n:,} of {res.front.info.total_gaussians:,} Gaussians from {len(data):,} bytes "
               f"in {t1 - t0:.2f} s")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
+from refcodec.cli import warn_problems, write_report
 from refcodec.stream.remote import DEFAULT_MAX_REQUESTS, RemoteLGS
 from refcodec.stream.source import is_url
 
@@ -61,13 +61,6 @@ def _write(a, res, path) -> None:
     write_atomic(path, lambda p: write_ply(str(p), res.scene, extra=extra))
 
 
-def _warn_problems(res) -> None:
-    from refcodec.format.errors import printable
-    for u in res.problems:
-        print(f"warning: dropped layer {u.layer} region {u.region} ({u.count:,} Gaussians): "
-              f"{u.status}{': ' + printable(u.detail) if u.detail else ''}", file=sys.stderr)
-
-
 def decode_streamed(a) -> int:
     """``refcodec decode`` for a URL, or with --progressive / --view."""
     from refcodec.format.decode import decode, resolve_levels
@@ -118,16 +111,10 @@ def decode_streamed(a) -> int:
             raise TruncatedError(f"--max-bytes {a.max_bytes:,} ends before the file's last segment: a prefix "
                                  "(--require-complete)")
         _write(a, res, a.output)
-        _warn_problems(res)
+        warn_problems(res)
         if a.report:
-            from refcodec.io.atomic import write_atomic
-            labels = [r.label for r in res.front.regions]
-            report = json.dumps(dict(
-                input=a.input, bytes=remote.stats().bytes_fetched, file_bytes=remote.file_size,
-                requests=remote.stats().requests, levels=levels, gaussians=int(res.scene.n),
-                units=[dict(layer=u.layer, region=u.region, label=labels[u.region], gaussians=u.count,
-                            status=u.status, detail=u.detail) for u in res.units]), indent=2)
-            write_atomic(a.report, lambda p: Path(p).write_text(report))
+            write_report(a.report, res, input=a.input, bytes=remote.stats().bytes_fetched,
+                         file_bytes=remote.file_size, requests=remote.stats().requests, levels=levels)
         if not a.quiet:
             print(f"{res.scene.n:,} of {front.info.total_gaussians:,} Gaussians; {remote.stats().line()}; "
                   f"{time.perf_counter() - t0:.2f} s")
@@ -156,7 +143,7 @@ def _progressive(a, remote: RemoteLGS, levels: list, t0: float) -> int:
                          limits=remote.limits)
             path = out / f"level_{k}{suffix}"
             _write(a, res, path)
-            _warn_problems(res)
+            warn_problems(res)
             if not a.quiet:
                 bar.write(f"level {k}: {res.scene.n:,} Gaussians, {remote.stats().line()} -> {path} "
                           f"({time.perf_counter() - t0:.2f} s)")
