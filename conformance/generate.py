@@ -1203,6 +1203,62 @@ def semantics_cases(f0: bytes, f3: bytes) -> dict:
         {"dropped": []},
     )
     del fm3
+    c.update(adjustment_cases(f0))
+    return c
+
+
+def adjustment_cases(f0: bytes) -> dict:
+    """spec 8.6 (4.1): prefix adjustments, written into sh0-full with a fixed table (A.10 fits
+    them on renders; here the values are chosen so that floors and offsets visibly apply)."""
+    from refcodec.encoder.adjust import add_adjustments
+    from refcodec.format.adjust import build_payload
+    from refcodec.info import describe
+
+    table = {(l, r): (-2.5 - 0.5 * l, 3.0 - 0.75 * l) for l in (1, 2, 3) for r in (0, 1)}
+    adj = add_adjustments(f0, table)
+    fm = read_front(adj)
+    levels = describe(adj)["levels"]
+    which = {(e.layer, e.region): i for i, e in enumerate(fm.toc) if e.kind == S.KIND_ADJUSTMENT}
+    geo3 = next(e for e in fm.toc if (e.layer, e.kind) == (3, S.KIND_GEOMETRY))
+    damaged = bytearray(adj)
+    damaged[fm.toc[which[2, 0]].offset] ^= 0x01
+    sec = ("8.6", "10")
+    c = {
+        "v4.1-adjustment-full": Case(adj, None, False, "a 4.1 file with adjustments, decoded in full: none applies",
+                                     sec, {"dropped": []}),
+        "v4.1-adjustment-prefix": Case(adj[: levels[1]["bytes"]], None, False,
+                                       "the level-2 prefix: both regions coarse at level 2", ("8.4",) + sec,
+                                       {"dropped": []}),
+        "v4.1-adjustment-mid-unit": Case(adj[: geo3.offset + geo3.length // 2], None, False,
+                                         "a prefix cut inside layer 3: level 2's adjustments apply",
+                                         ("8.4",) + sec, {"dropped": []}),
+        "v4.1-adjustment-selection": Case(adj, [1, 4], False,
+                                          "background at level 1 (adjusted), the object in full (not adjusted)",
+                                          ("8.1",) + sec, {"dropped": []}),
+        "v4.1-adjustment-selection-drop": Case(adj, [0, 3], False,
+                                               "background dropped, the object coarse at level 3",
+                                               ("8.1",) + sec, {"dropped": []}),
+        "v4.0-adjustment-skipped": Case(K.relabel(adj, 4, 0), [2, 2], False,
+                                        "kind 129 in a 4.0 file is an unknown ancillary kind: skipped",
+                                        ("3.4",) + sec, {"dropped": []}),
+        "v4.1-adjustment-damaged": Case(bytes(damaged), [2, 2], False,
+                                        "the adjustment of (2, 0) fails its checksum: region 0 is not "
+                                        "adjusted and nothing is dropped", ("8.2",) + sec, {"dropped": []}),
+        "v4.1-adjustment-invalid": Case(
+            K.with_payload(K.with_payload(adj, which[2, 0], build_payload(float("nan"), 1.0)),
+                           which[2, 1], build_payload(-3.0, 1.0)[:7]),
+            [2, 2], True, "invalid payloads (a NaN floor; 7 bytes) are ignored, even in strict mode",
+            sec, {"dropped": []}),
+    }
+    # each case hits the rule it names: the regions adjusted, at the level
+    from refcodec.format.decode import decode as _decode
+    want = {"v4.1-adjustment-full": {}, "v4.1-adjustment-prefix": {0: 2, 1: 2},
+            "v4.1-adjustment-mid-unit": {0: 2, 1: 2}, "v4.1-adjustment-selection": {0: 1},
+            "v4.1-adjustment-selection-drop": {1: 3}, "v4.0-adjustment-skipped": {},
+            "v4.1-adjustment-damaged": {1: 2}, "v4.1-adjustment-invalid": {}}
+    for name, case in c.items():
+        got = _decode(case.blob, case.levels, strict=case.strict).adjusted
+        assert got == want[name], (name, got)
     return c
 
 
@@ -1215,19 +1271,19 @@ def _damage(data: bytes, index: int) -> bytes:
 
 def encoder_cases() -> tuple[dict, bytes, bytes]:
     s0 = make_scene(3000, sh_degree=0, seed=21, duplicates=0.05, objects=1)
-    f0 = encode_scene(s0, EncodeOptions(layers=4, overcomplete=8, regions=[_box(0, 1)], progress=False))
+    f0 = encode_scene(s0, EncodeOptions(layers=4, overcomplete=8, regions=[_box(0, 1)], progress=False, adjust=False))
     s3 = make_scene(1200, sh_degree=3, seed=22, objects=2)
     f3 = encode_scene(
-        s3, EncodeOptions(layers=8, overcomplete=16, quality="medium", regions=[_box(0, 2), _box(1, 2)], progress=False)
+        s3, EncodeOptions(layers=8, overcomplete=16, quality="medium", regions=[_box(0, 2), _box(1, 2)], progress=False, adjust=False)
     )
     s1 = make_scene(2000, sh_degree=1, seed=23, duplicates=0.3, objects=1)
-    f1 = encode_scene(s1, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False))
+    f1 = encode_scene(s1, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False, adjust=False))
     fc = encode_scene(
-        _heteroscedastic(4000, 25), EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False)
+        _heteroscedastic(4000, 25), EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False, adjust=False)
     )
     fr = encode_scene(
         with_rest_palette(make_scene(3000, sh_degree=2, seed=26, objects=1), 300, 26),
-        EncodeOptions(layers=4, overcomplete=8, quality="medium", regions=[_box(0, 1)], progress=False),
+        EncodeOptions(layers=4, overcomplete=8, quality="medium", regions=[_box(0, 1)], progress=False, adjust=False),
     )
     fm0 = read_front(f0)
     mid = fm0.toc[len(fm0.toc) // 2]
@@ -1244,12 +1300,12 @@ def encoder_cases() -> tuple[dict, bytes, bytes]:
             layers=2,
             overcomplete=4,
             quality="max",
-            progress=False,
+            progress=False, adjust=False,
             disable=frozenset({"residual_contexts", "rest_refs"}),
         ),
     )
     f3v = encode_scene(
-        old, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False, disable=frozenset({"rest_refs"}))
+        old, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False, adjust=False, disable=frozenset({"rest_refs"}))
     )
     # every ROI source (A.2, 3.3) and a non-ASCII label, through the encoder
     sr = make_scene(900, sh_degree=0, seed=28, objects=2)
@@ -1270,7 +1326,7 @@ def encoder_cases() -> tuple[dict, bytes, bytes]:
             ],
         ),
     ]
-    froi = encode_scene(sr, EncodeOptions(layers=2, overcomplete=4, regions=regions, progress=False))
+    froi = encode_scene(sr, EncodeOptions(layers=2, overcomplete=4, regions=regions, progress=False, adjust=False))
     # dozens of regions: a 6 x 6 grid of boxes over the scene
     sm = make_scene(1500, sh_degree=0, seed=29, objects=1)
     pmin, pmax = sm.positions.min(axis=0), sm.positions.max(axis=0)
@@ -1291,7 +1347,7 @@ def encoder_cases() -> tuple[dict, bytes, bytes]:
         for x in range(6)
         for y in range(6)
     ]
-    fmany = encode_scene(sm, EncodeOptions(layers=2, overcomplete=4, regions=boxes, progress=False))
+    fmany = encode_scene(sm, EncodeOptions(layers=2, overcomplete=4, regions=boxes, progress=False, adjust=False))
     many_levels = [2 if i % 3 == 0 else (1 if i % 3 == 1 else 0) for i in range(37)]
     c = {
         "sh0-full": Case(

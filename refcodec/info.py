@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from refcodec.format.errors import printable
 from refcodec.format.front import Limits, read_front
-from refcodec.format.schema import KIND_NAMES, QUALITY_NAMES, SEG_FLAG_ABSENT, SOURCE_KINDS
+from refcodec.format.schema import ANCILLARY_NAMES, KIND_NAMES, QUALITY_NAMES, SEG_FLAG_ABSENT, SOURCE_KINDS
 
 
 def describe(data: bytes) -> dict:
@@ -14,7 +14,7 @@ def describe(data: bytes) -> dict:
     segments = []
     for i, e in enumerate(fm.toc):
         absent = bool(e.flags & SEG_FLAG_ABSENT)
-        kind = KIND_NAMES.get(e.kind, f"ancillary-{e.kind}")
+        kind = KIND_NAMES.get(e.kind) or ANCILLARY_NAMES.get(e.kind, f"ancillary-{e.kind}")
         present = not absent and e.offset + e.length <= len(data)
         segments.append(dict(index=i, layer=e.layer, region=e.region, kind=kind, offset=e.offset,
                              length=e.length, present=present, absent=absent, deps=list(e.deps)))

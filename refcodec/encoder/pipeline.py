@@ -57,6 +57,10 @@ class EncodeOptions:
     rd: str | None = None
     # fast pruning (spec A.6, refcodec.encoder.layering.pruning.FAST_*): fewer, smaller views
     prune_fast: bool = False
+    # prefix adjustment (spec 8.6, A.10; version 4.1): each level's scale floor and opacity offset
+    # fitted on renders and written as ancillary segments, so that a prefix covers the scene. Off
+    # in the library (a 4.0 file, no renders); on in `refcodec encode` unless --no-adjust
+    adjust: bool = False
 
 
 # Coding tools the encoder may use; each can be switched off for ablation studies.
@@ -124,6 +128,7 @@ class _Plan:
     pruning: object = None          # its PruneReport
     render_layers: bool = False     # layers ranked from the renders, with their tilt (spec A.6)
     rd: dict | None = None          # per-scene offsets (spec A.9): positions bits, group half-steps
+    adjust: object = None           # the prefix adjustment's AdjustReport (spec A.10), once fitted
 
 
 @dataclass
@@ -332,21 +337,55 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
         o = _margin_rule(scene, o)
     plan = _plan(scene, o)
     if o.target_bytes is not None:
-        data, level = _fit_size(plan, int(o.target_bytes))
+        target = int(o.target_bytes) - _adjust_bytes(plan)
+        data, level = _fit_size(plan, target)
         if asked.prune_margin is not None and o.prune_psnr is not None:
             # spec A.6 item 3 with a byte target: the pruned file reaches a finer level than the
             # unpruned one at the same bytes, so the reference is taken again at the level reached
             o = replace(_margin_rule(scene, replace(asked, target_bytes=None, quality=level)),
                         target_bytes=asked.target_bytes)
             plan = _plan(scene, o)
-            data, level = _fit_size(plan, int(o.target_bytes))
+            data, level = _fit_size(plan, target)
     else:
         data, level = _code(plan, o.quality), quality_level(o.quality)
+    if o.adjust:
+        data = _with_adjustments(plan, data)
     geo = _geometry(plan, level)
     order = np.concatenate([u[0] for u in geo.units]) if geo.units else np.zeros(0, np.int64)
     if plan.kept is not None:
         order = plan.kept[order]
     return data, order
+
+
+def _adjusted_units(plan: _Plan) -> list:
+    """(layer, region) of every adjustment the file may carry (spec 8.6): each level l < L of a
+    region that has Gaussians in a layer above l."""
+    top = {}
+    for l, r, _ in plan.units:
+        top[r] = max(top.get(r, 0), l)
+    return sorted((l, r) for r, t in top.items() for l in range(1, t))
+
+
+def _adjust_bytes(plan: _Plan) -> int:
+    """The most bytes the adjustments add (rate control keeps room for them)."""
+    from refcodec.encoder.adjust import ENTRY_BYTES
+    return ENTRY_BYTES * len(_adjusted_units(plan)) if plan.options.adjust else 0
+
+
+def _with_adjustments(plan: _Plan, data: bytes) -> bytes:
+    """spec A.10: fit each level's prefix adjustment on renders and add it to the file (spec 8.6)."""
+    from refcodec.encoder.adjust import add_adjustments, fit
+
+    wanted = _adjusted_units(plan)
+    if not wanted:
+        return data
+    report = fit(data, plan.scene, plan.options.views, progress=plan.options.progress)
+    plan.adjust = report
+    if plan.options.progress is not False:
+        import sys
+        print(report.summary(), file=sys.stderr)
+    table = report.table()
+    return add_adjustments(data, {(l, r): table[l] for l, r in wanted if l in table})
 
 
 def _margin_rule(scene, o: EncodeOptions) -> EncodeOptions:
@@ -361,7 +400,7 @@ def _margin_rule(scene, o: EncodeOptions) -> EncodeOptions:
     if not np.isfinite(margin):
         raise ValueError("the pruning margin must be a finite number of dB")
     plain = replace(o, prune_margin=None)
-    coded = decode(encode_scene(scene, replace(plain, distill_seconds=None))).scene  # coding error only
+    coded = decode(encode_scene(scene, replace(plain, distill_seconds=None, adjust=False))).scene  # coding error only
     psnr = coded_psnr(_check_scene(scene), coded, o.views, **(dict(fast=True) if o.prune_fast else {}))
     return replace(plain, prune_psnr=psnr + margin) if np.isfinite(psnr) else plain  # lossless: keep all
 

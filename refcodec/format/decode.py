@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from refcodec.format import attributes, duplicates, geometry, morton
+from refcodec.format import adjust, attributes, duplicates, geometry, morton
+from refcodec.format import schema as S
 from refcodec.format.channels import group_slices, num_channels
 from refcodec.format.dequantize import dequantize_attributes, dequantize_positions, unit_steps
 from refcodec.format.front import (
@@ -39,6 +40,7 @@ class DecodeResult:
     front: FrontMatter
     units: list = field(default_factory=list)  # UnitReport, file order
     complete: bool = True  # the data reach the end of the file's last present segment
+    adjusted: dict = field(default_factory=dict)  # region -> the level whose adjustment applied (spec 8.6)
 
     @property
     def problems(self) -> list:
@@ -240,7 +242,7 @@ def _byte_source(data):
 
 def decode(data: bytes, levels: list | None = None, strict: bool = False,
            max_gaussians: int | None = None, front: FrontMatter | None = None,
-           limits: Limits | None = None) -> DecodeResult:
+           limits: Limits | None = None, adjust: bool = True) -> DecodeResult:
     """Decode ``data`` (a whole LGS file or any prefix of one).
 
     ``levels[r]`` is the highest layer kept for region r (None: everything). Units that are
@@ -249,17 +251,42 @@ def decode(data: bytes, levels: list | None = None, strict: bool = False,
     ``max_gaussians`` (default: 2 GiB of decoded float32 values) bounds total_gaussians.
     ``front``: the front of ``data`` when already read (``read_front``), so it is parsed once.
     ``limits``: the work limits of spec 9.7 (default ``Limits()``; ``Limits.trusted()`` for input
-    you trust).
+    you trust). ``adjust=False`` leaves out the prefix adjustment of spec 8.6 (the Gaussians as
+    stored; not a conforming output for a 4.1 file with a coarse region).
     """
     data = _byte_source(data)
     limits = limits or Limits()
     if front is None:
         front = read_front(data, max_gaussians, limits)
     with work_limits(limits.steps_per_lane, limits.step_budget(len(data))):
-        return _decode(data, front, levels, strict)
+        return _decode(data, front, levels, strict, adjust)
 
 
-def _decode(data, front: FrontMatter, levels, strict: bool) -> DecodeResult:
+def _adjust(result: DecodeResult, check: "_SegmentCheck") -> None:
+    """spec 8.6: each coarse region gets the adjustment of its level, when present and valid."""
+    front = result.front
+    if tuple(front.version) < S.GATE_PREFIX_ADJUSTMENT:
+        return
+    decoded = {(u.layer, u.region) for u in result.units if u.status == "decoded"}
+    coarse = adjust.coarse_levels(front.info.num_layers, [(u.layer, u.region, u.count) for u in front.units],
+                                  decoded)
+    if not coarse:
+        return
+    by_key = {(u.layer, u.region): u for u in front.units}
+    for r, level in sorted(coarse.items()):
+        u = by_key.get((level, r))
+        for i in (u.ancillary if u is not None else ()):
+            if front.toc[i].kind != S.KIND_ADJUSTMENT or check.status(i) != "ok":
+                continue
+            vals = adjust.payload_values(check.payload(i))
+            if vals is None:
+                continue
+            adjust.apply(result.scene.scales, result.scene.opacity, result.region == r, *vals)
+            result.adjusted[r] = level
+            break
+
+
+def _decode(data, front: FrontMatter, levels, strict: bool, adjust: bool = True) -> DecodeResult:
     info = front.info
     if levels is None:
         levels = [info.num_layers] * info.num_regions
@@ -307,7 +334,10 @@ def _decode(data, front: FrontMatter, levels, strict: bool) -> DecodeResult:
         rep.steps = unit_steps(info.steps, shifts)
         out.add(voxels, q, rep.steps, u.layer, u.region)
     scene, layer, region = out.result()
-    return DecodeResult(scene, layer, region, front, reports, complete=len(data) >= data_end(front))
+    result = DecodeResult(scene, layer, region, front, reports, complete=len(data) >= data_end(front))
+    if adjust:
+        _adjust(result, check)
+    return result
 
 
 def canonical_dump(scene: Scene) -> bytes:
@@ -332,7 +362,7 @@ def extract(data: bytes, levels: list, max_gaussians: int | None = None,
             keep.update(u.critical)
             keep.update(i for i in u.ancillary if check.status(i) == "ok")
     payloads = [check.payload(i) if i in keep else None for i in range(len(front.toc))]
-    return assemble(info_dict(front), region_dicts(front), toc_dicts(front), payloads)
+    return assemble(info_dict(front), region_dicts(front), toc_dicts(front), payloads, tuple(front.version))
 
 
 __all__ = ["DecodeResult", "UnitReport", "budget_levels", "canonical_dump", "decode", "extract", "resolve_levels",

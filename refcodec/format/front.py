@@ -337,25 +337,27 @@ def check_density(fm: FrontMatter, limits: Limits) -> None:
                     f"more than {limits.values_per_byte:g} decoded values a byte (spec 9.7; --trusted lifts it)")
 
 
-def build_front(info: dict, regions: list, toc: list) -> bytes:
+def build_front(info: dict, regions: list, toc: list, version: tuple = (S.VERSION_MAJOR, S.VERSION_MINOR)) -> bytes:
     """Serialize fixed header + front + CRC. ``toc`` offsets must already be final. spec 3."""
     body = S.Front.build(dict(info=info, regions=regions, toc=toc))
     fl = S.FIXED_HEADER_SIZE + len(body) + 4
-    fixed = S.FixedHeader.build(dict(magic=S.MAGIC, version_major=S.VERSION_MAJOR,
-                                     version_minor=S.VERSION_MINOR, flags=0, front_length=fl))
+    fixed = S.FixedHeader.build(dict(magic=S.MAGIC, version_major=version[0],
+                                     version_minor=version[1], flags=0, front_length=fl))
     head = fixed + body
     return head + zlib.crc32(head).to_bytes(4, "little")
 
 
-def assemble(info: dict, regions: list, toc: list, payloads: list) -> bytes:
+def assemble(info: dict, regions: list, toc: list, payloads: list,
+             version: tuple = (S.VERSION_MAJOR, S.VERSION_MINOR)) -> bytes:
     """Lay out a whole file: front, then present payloads contiguously in TOC order (spec 3.5).
 
     ``toc`` entries are dicts; their ``offset`` is assigned here (0 for absent ones). ``payloads``
-    holds bytes for present segments and None for absent ones.
+    holds bytes for present segments and None for absent ones. ``version``: (major, minor) of the
+    fixed header.
     """
     for e in toc:
         e["offset"] = 0
-    front_len = len(build_front(info, regions, toc))
+    front_len = len(build_front(info, regions, toc, version))
     pos = front_len
     for e, p in zip(toc, payloads):
         if p is None:
@@ -367,7 +369,7 @@ def assemble(info: dict, regions: list, toc: list, payloads: list) -> bytes:
             e["length"] = len(p)
             e["crc32"] = zlib.crc32(p)
             pos += len(p)
-    front = build_front(info, regions, toc)
+    front = build_front(info, regions, toc, version)
     assert len(front) == front_len
     return front + b"".join(p for p in payloads if p is not None)
 

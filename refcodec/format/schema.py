@@ -41,6 +41,7 @@ READABLE_MAJORS = (2, 3, 4)  # spec 10: every version the spec still lists
 # spec 10: named version gates, the first version whose files may use each tool
 GATE_RESIDUAL_CONTEXTS = (3, 0)   # spec 5.3.5: attributes flags bit 1, ChannelCoding thresholds
 GATE_REST_REFERENCES = (4, 0)     # spec 5.3.6: attributes flags bit 2, rest modes >= 2
+GATE_PREFIX_ADJUSTMENT = (4, 1)   # spec 8.6: ancillary adjustment segments change a coarse region
 
 FixedHeader = Struct(
     "magic" / Bytes(8),
@@ -99,6 +100,8 @@ KIND_DUPLICATES = 2
 KIND_ATTRIBUTES = 3
 KIND_NAMES = {KIND_GEOMETRY: "geometry", KIND_DUPLICATES: "duplicates", KIND_ATTRIBUTES: "attributes"}
 KIND_ANCILLARY_BIT = 0x80
+KIND_ADJUSTMENT = 0x81            # spec 8.6 (4.1): ancillary, the prefix adjustment of one (layer, region)
+ANCILLARY_NAMES = {KIND_ADJUSTMENT: "adjustment"}
 SEG_FLAG_ABSENT = 0x01
 
 TocEntry = Struct(
@@ -151,5 +154,13 @@ AttributesPayload = Struct(           # spec 5.3.1
     "channels" / Array(this.num_channels, ChannelCoding),
     "stream" / GreedyBytes,           # IntStream (spec 6.4), contexts of spec 5.3.5
 )
+
+AdjustmentPayload = Struct(          # spec 8.6: 8 bytes, nothing after
+    "scale_floor" / Float32l,         # log-scale floor of a coarse region's two larger axes
+    "opacity_offset" / Float32l,      # added to its opacity logits
+    Terminated,
+)
+ADJUSTMENT_SIZE = 8
+ADJUSTMENT_MAX = 65536.0              # spec 8.6: larger magnitudes make the payload invalid
 
 DuplicatePair = Struct("voxel" / Int32ul, "extra" / Int32ul)   # spec 5.2, inside DEFLATE

@@ -43,10 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # encoder variants: name -> keyword arguments of EncodeOptions (besides layers)
 VARIANTS = {
     "default": {},
+    "adjust": {"adjust": True},                                  # spec 8.6 / A.10 (refcodec encode's default)
     "prune": {"prune_margin": 12.0},
     # the removal-error ranking of spec A.6 item 5 without removing anything (a check PSNR no
     # removal reaches): ranking and layer tilt alone
     "rank": {"prune_psnr": 1000.0},
+    "rank+adjust": {"prune_psnr": 1000.0, "adjust": True},
     "distill": {"distill_seconds": 120.0},                       # spec A.8
     "prune+distill": {"prune_margin": 12.0, "distill_seconds": 120.0},
 }
