@@ -1271,19 +1271,19 @@ def _damage(data: bytes, index: int) -> bytes:
 
 def encoder_cases() -> tuple[dict, bytes, bytes]:
     s0 = make_scene(3000, sh_degree=0, seed=21, duplicates=0.05, objects=1)
-    f0 = encode_scene(s0, EncodeOptions(layers=4, overcomplete=8, regions=[_box(0, 1)], progress=False, adjust=False))
+    f0 = encode_scene(s0, EncodeOptions(layers=4, overcomplete=8, regions=[_box(0, 1)], progress=False))
     s3 = make_scene(1200, sh_degree=3, seed=22, objects=2)
     f3 = encode_scene(
-        s3, EncodeOptions(layers=8, overcomplete=16, quality="medium", regions=[_box(0, 2), _box(1, 2)], progress=False, adjust=False)
+        s3, EncodeOptions(layers=8, overcomplete=16, quality="medium", regions=[_box(0, 2), _box(1, 2)], progress=False)
     )
     s1 = make_scene(2000, sh_degree=1, seed=23, duplicates=0.3, objects=1)
-    f1 = encode_scene(s1, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False, adjust=False))
+    f1 = encode_scene(s1, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False))
     fc = encode_scene(
-        _heteroscedastic(4000, 25), EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False, adjust=False)
+        _heteroscedastic(4000, 25), EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False)
     )
     fr = encode_scene(
         with_rest_palette(make_scene(3000, sh_degree=2, seed=26, objects=1), 300, 26),
-        EncodeOptions(layers=4, overcomplete=8, quality="medium", regions=[_box(0, 1)], progress=False, adjust=False),
+        EncodeOptions(layers=4, overcomplete=8, quality="medium", regions=[_box(0, 1)], progress=False),
     )
     fm0 = read_front(f0)
     mid = fm0.toc[len(fm0.toc) // 2]
@@ -1300,12 +1300,12 @@ def encoder_cases() -> tuple[dict, bytes, bytes]:
             layers=2,
             overcomplete=4,
             quality="max",
-            progress=False, adjust=False,
+            progress=False,
             disable=frozenset({"residual_contexts", "rest_refs"}),
         ),
     )
     f3v = encode_scene(
-        old, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False, adjust=False, disable=frozenset({"rest_refs"}))
+        old, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False, disable=frozenset({"rest_refs"}))
     )
     # every ROI source (A.2, 3.3) and a non-ASCII label, through the encoder
     sr = make_scene(900, sh_degree=0, seed=28, objects=2)
@@ -1326,7 +1326,7 @@ def encoder_cases() -> tuple[dict, bytes, bytes]:
             ],
         ),
     ]
-    froi = encode_scene(sr, EncodeOptions(layers=2, overcomplete=4, regions=regions, progress=False, adjust=False))
+    froi = encode_scene(sr, EncodeOptions(layers=2, overcomplete=4, regions=regions, progress=False))
     # dozens of regions: a 6 x 6 grid of boxes over the scene
     sm = make_scene(1500, sh_degree=0, seed=29, objects=1)
     pmin, pmax = sm.positions.min(axis=0), sm.positions.max(axis=0)
@@ -1347,7 +1347,7 @@ def encoder_cases() -> tuple[dict, bytes, bytes]:
         for x in range(6)
         for y in range(6)
     ]
-    fmany = encode_scene(sm, EncodeOptions(layers=2, overcomplete=4, regions=boxes, progress=False, adjust=False))
+    fmany = encode_scene(sm, EncodeOptions(layers=2, overcomplete=4, regions=boxes, progress=False))
     many_levels = [2 if i % 3 == 0 else (1 if i % 3 == 1 else 0) for i in range(37)]
     c = {
         "sh0-full": Case(

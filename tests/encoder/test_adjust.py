@@ -49,7 +49,8 @@ def test_fit_lowers_the_error_and_holds_on_other_views():
 def test_rate_control_keeps_room_and_single_layer_files_stay_4_0():
     scene = _scene()
     target = 40_000
-    data = encode_scene(scene, EncodeOptions(layers=4, overcomplete=8, target_bytes=target, progress=False, adjust=True))
+    data = encode_scene(scene, EncodeOptions(layers=4, overcomplete=8, target_bytes=target, progress=False,
+                                             adjust=True))
     assert len(data) <= target
     one = encode_scene(scene, EncodeOptions(layers=1, overcomplete=1, progress=False, adjust=True))
     assert read_front(one).version == (4, 0)
