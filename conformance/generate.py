@@ -1214,7 +1214,7 @@ def adjustment_cases(f0: bytes) -> dict:
     from refcodec.format.adjust import build_payload
     from refcodec.info import describe
 
-    table = {(l, r): (-2.5 - 0.5 * l, 3.0 - 0.75 * l) for l in (1, 2, 3) for r in (0, 1)}
+    table = {(l, r): (-1.5 - 0.5 * l, 3.0 - 0.75 * l) for l in (1, 2, 3) for r in (0, 1)}
     adj = add_adjustments(f0, table)
     fm = read_front(adj)
     levels = describe(adj)["levels"]
@@ -1257,8 +1257,12 @@ def adjustment_cases(f0: bytes) -> dict:
             "v4.1-adjustment-selection-drop": {1: 3}, "v4.0-adjustment-skipped": {},
             "v4.1-adjustment-damaged": {1: 2}, "v4.1-adjustment-invalid": {}}
     for name, case in c.items():
-        got = _decode(case.blob, case.levels, strict=case.strict).adjusted
-        assert got == want[name], (name, got)
+        res = _decode(case.blob, case.levels, strict=case.strict)
+        assert res.adjusted == want[name], (name, res.adjusted)
+        raw = _decode(case.blob, case.levels, strict=case.strict, adjust=False).scene
+        assert np.array_equal(raw.opacity, res.scene.opacity) == (not res.adjusted), name
+        if name == "v4.1-adjustment-prefix":                                             # floors bite
+            assert not np.array_equal(raw.scales, res.scene.scales), name
     return c
 
 

@@ -130,6 +130,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the canonical float32 dump of the conformance suite instead of PLY")
     d.add_argument("--strict", action="store_true",
                    help="fail on a segment that fails its checksum instead of dropping it")
+    d.add_argument("--no-adjust", action="store_true",
+                   help="output a coarse region's Gaussians as stored, without its level's prefix "
+                        "adjustment (spec 8.6; not the conforming output of a 4.1 file)")
     d.add_argument("--require-complete", action="store_true",
                    help="fail when the file ends before its last segment (a prefix) instead of warning")
     d.add_argument("--report", default=None, metavar="FILE.json",
@@ -346,7 +349,8 @@ def _cmd_decode(a) -> int:
         if not a.quiet:
             print("levels: " + ", ".join(f"{printable(r.label)}={k}" for r, k in zip(front.regions, levels))
                   + f" ({used:,} of {a.max_bytes:,} bytes)")
-    res = decode(data, levels, strict=a.strict, max_gaussians=a.max_gaussians, front=front, limits=limits)
+    res = decode(data, levels, strict=a.strict, max_gaussians=a.max_gaussians, front=front, limits=limits,
+                 adjust=not a.no_adjust)
     t1 = time.perf_counter()
     if not res.complete:                     # spec 8.4: a prefix decodes, but say so
         from refcodec.format.front import data_end

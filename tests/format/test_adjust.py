@@ -58,7 +58,7 @@ def files():
     lo, hi = object_boxes(1)[0]
     obj = RegionSpec("object1", "box", [*map(float, lo), *map(float, hi)])
     plain = encode_scene(scene, EncodeOptions(layers=4, overcomplete=8, regions=[obj], progress=False, adjust=False))
-    table = {(l, r): (-3.0 - 0.25 * l - r, 2.0 - 0.5 * l) for l in (1, 2, 3) for r in (0, 1)}
+    table = {(l, r): (-1.0 - 0.25 * l - 0.5 * r, 2.0 - 0.5 * l) for l in (1, 2, 3) for r in (0, 1)}
     return plain, add_adjustments(plain, table), table
 
 
@@ -104,6 +104,9 @@ def test_selection_is_adjusted(files, levels):
     assert np.array_equal(got.scene.positions, decode(plain, levels).scene.positions)
     raw = decode(adj, levels, adjust=False)
     assert np.array_equal(raw.scene.scales, decode(plain, levels).scene.scales)
+    assert not np.array_equal(raw.scene.opacity, got.scene.opacity)
+    if levels == [1, 1]:
+        assert not np.array_equal(raw.scene.scales, got.scene.scales)      # the floors bite
 
 
 def test_prefix_at_a_level_boundary_and_mid_unit(files):
@@ -153,3 +156,18 @@ def test_extraction_decodes_as_the_selection(files):
         a, b = decode(ex), decode(adj, levels)
         assert a.adjusted == b.adjusted
         assert np.array_equal(a.scene.attribute_matrix(), b.scene.attribute_matrix())
+
+
+def test_cli_decode_no_adjust(files, tmp_path):
+    from refcodec.cli import main
+    from refcodec.io.ply import read_ply
+
+    plain, adj, table = files
+    (tmp_path / "a.lgs").write_bytes(adj)
+    assert main(["decode", str(tmp_path / "a.lgs"), str(tmp_path / "a.ply"), "--level", "2", "--quiet"]) == 0
+    assert main(["decode", str(tmp_path / "a.lgs"), str(tmp_path / "r.ply"), "--level", "2", "--quiet",
+                 "--no-adjust"]) == 0
+    a, r = read_ply(str(tmp_path / "a.ply")), read_ply(str(tmp_path / "r.ply"))
+    assert np.array_equal(r.scales, decode(plain, [2, 2]).scene.scales)
+    assert np.array_equal(a.scales, decode(adj, [2, 2]).scene.scales)
+    assert not np.array_equal(a.scales, r.scales) and not np.array_equal(a.opacity, r.opacity)
