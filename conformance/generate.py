@@ -1273,21 +1273,27 @@ def _damage(data: bytes, index: int) -> bytes:
     return bytes(b)
 
 
+def _opts(**kw) -> EncodeOptions:
+    """The encoder's choices of the 4.0 cases (before the coverage layering and the 4.1 adjustments
+    of spec A.1 / A.10), so that these files stay as they were."""
+    return EncodeOptions(progress=False, coverage=False, adjust=False, **kw)
+
+
 def encoder_cases() -> tuple[dict, bytes, bytes]:
     s0 = make_scene(3000, sh_degree=0, seed=21, duplicates=0.05, objects=1)
-    f0 = encode_scene(s0, EncodeOptions(layers=4, overcomplete=8, regions=[_box(0, 1)], progress=False))
+    f0 = encode_scene(s0, _opts(layers=4, overcomplete=8, regions=[_box(0, 1)]))
     s3 = make_scene(1200, sh_degree=3, seed=22, objects=2)
     f3 = encode_scene(
-        s3, EncodeOptions(layers=8, overcomplete=16, quality="medium", regions=[_box(0, 2), _box(1, 2)], progress=False)
+        s3, _opts(layers=8, overcomplete=16, quality="medium", regions=[_box(0, 2), _box(1, 2)])
     )
     s1 = make_scene(2000, sh_degree=1, seed=23, duplicates=0.3, objects=1)
-    f1 = encode_scene(s1, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False))
+    f1 = encode_scene(s1, _opts(layers=2, overcomplete=4, quality="max"))
     fc = encode_scene(
-        _heteroscedastic(4000, 25), EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False)
+        _heteroscedastic(4000, 25), _opts(layers=2, overcomplete=4, quality="max")
     )
     fr = encode_scene(
         with_rest_palette(make_scene(3000, sh_degree=2, seed=26, objects=1), 300, 26),
-        EncodeOptions(layers=4, overcomplete=8, quality="medium", regions=[_box(0, 1)], progress=False),
+        _opts(layers=4, overcomplete=8, quality="medium", regions=[_box(0, 1)]),
     )
     fm0 = read_front(f0)
     mid = fm0.toc[len(fm0.toc) // 2]
@@ -1300,16 +1306,15 @@ def encoder_cases() -> tuple[dict, bytes, bytes]:
     old = _heteroscedastic(3000, 27)
     f2 = encode_scene(
         old,
-        EncodeOptions(
+        _opts(
             layers=2,
             overcomplete=4,
             quality="max",
-            progress=False,
             disable=frozenset({"residual_contexts", "rest_refs"}),
         ),
     )
     f3v = encode_scene(
-        old, EncodeOptions(layers=2, overcomplete=4, quality="max", progress=False, disable=frozenset({"rest_refs"}))
+        old, _opts(layers=2, overcomplete=4, quality="max", disable=frozenset({"rest_refs"}))
     )
     # every ROI source (A.2, 3.3) and a non-ASCII label, through the encoder
     sr = make_scene(900, sh_degree=0, seed=28, objects=2)
@@ -1330,7 +1335,7 @@ def encoder_cases() -> tuple[dict, bytes, bytes]:
             ],
         ),
     ]
-    froi = encode_scene(sr, EncodeOptions(layers=2, overcomplete=4, regions=regions, progress=False))
+    froi = encode_scene(sr, _opts(layers=2, overcomplete=4, regions=regions))
     # dozens of regions: a 6 x 6 grid of boxes over the scene
     sm = make_scene(1500, sh_degree=0, seed=29, objects=1)
     pmin, pmax = sm.positions.min(axis=0), sm.positions.max(axis=0)
@@ -1351,7 +1356,7 @@ def encoder_cases() -> tuple[dict, bytes, bytes]:
         for x in range(6)
         for y in range(6)
     ]
-    fmany = encode_scene(sm, EncodeOptions(layers=2, overcomplete=4, regions=boxes, progress=False))
+    fmany = encode_scene(sm, _opts(layers=2, overcomplete=4, regions=boxes))
     many_levels = [2 if i % 3 == 0 else (1 if i % 3 == 1 else 0) for i in range(37)]
     c = {
         "sh0-full": Case(

@@ -21,7 +21,7 @@ def encoded(n=3000, sh_degree=1, seed=0, duplicates=0.02, layers=4, overcomplete
         lo, hi = boxes[i]
         specs.append(RegionSpec(f"obj{i + 1}", "box", [*map(float, lo), *map(float, hi)]))
     data, order = encode_scene_with_order(
-        scene, EncodeOptions(layers=layers, overcomplete=overcomplete, quality=quality, regions=specs,
+        scene, EncodeOptions(adjust=False, layers=layers, overcomplete=overcomplete, quality=quality, regions=specs,
                              progress=False))
     return scene, data, order
 

@@ -46,7 +46,7 @@ def test_decode_cli_does_not_import_encoder_side(tmp_path):
     from refcodec.encoder import EncodeOptions, encode_scene
     from refcodec.io.synthetic import make_scene
     p = tmp_path / "a.lgs"
-    p.write_bytes(encode_scene(make_scene(200), EncodeOptions(progress=False)))
+    p.write_bytes(encode_scene(make_scene(200), EncodeOptions(adjust=False, progress=False)))
     code = (
         "import sys\n"
         "from refcodec.cli import main\n"

@@ -60,7 +60,7 @@ def test_encode_decode_info_extract(tmp_path, ply, capsys):
 def test_roi_property(tmp_path, ply, capsys):
     p, scene = ply
     out = tmp_path / "p.lgs"
-    assert main(["encode", str(p), str(out), "--roi-property", "object_id", "--quiet"]) == 0
+    assert main(["encode", "--no-adjust", str(p), str(out), "--roi-property", "object_id", "--quiet"]) == 0
     assert main(["info", str(out), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert [r["label"] for r in d["regions"]] == ["background", "object_id=1", "object_id=2"]
@@ -77,19 +77,19 @@ def test_bad_input_one_line_no_traceback(tmp_path, ply, capsys):
     assert err.startswith("error:") and "Traceback" not in err and err.count("\n") == 1
 
     out = tmp_path / "s.lgs"
-    assert main(["encode", str(p), str(out), "--quiet"]) == 0
+    assert main(["encode", "--no-adjust", str(p), str(out), "--quiet"]) == 0
     cut = tmp_path / "cut.lgs"
     cut.write_bytes(out.read_bytes()[:40])
     assert main(["info", str(cut)]) == 1
     assert "header" in capsys.readouterr().err
 
     assert main(["decode", str(tmp_path / "missing.lgs"), str(tmp_path / "x.ply")]) == 1
-    assert main(["encode", str(p), str(out), "--layers", "3", "--overcomplete", "16"]) == 1
+    assert main(["encode", "--no-adjust", str(p), str(out), "--layers", "3", "--overcomplete", "16"]) == 1
     assert "multiple" in capsys.readouterr().err
-    assert main(["encode", str(p), str(out), "--roi", "x=cube:1,2"]) == 1
+    assert main(["encode", "--no-adjust", str(p), str(out), "--roi", "x=cube:1,2"]) == 1
     notply = tmp_path / "n.ply"
     notply.write_bytes(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nend_header\n1\n")
-    assert main(["encode", str(notply), str(out)]) == 1
+    assert main(["encode", "--no-adjust", str(notply), str(out)]) == 1
     assert "missing" in capsys.readouterr().err
     assert main(["decode", str(out), str(tmp_path / "x.ply"), "--roi", "nosuch=1"]) == 1
     assert main(["frobnicate"]) == 2
@@ -148,7 +148,7 @@ def test_closed_pipe_exits_quietly(tmp_path, ply):
     import sys
     p, _ = ply
     out = tmp_path / "s.lgs"
-    assert main(["encode", str(p), str(out), "--layers", "4", "--overcomplete", "8", "--quiet"]) == 0
+    assert main(["encode", "--no-adjust", str(p), str(out), "--layers", "4", "--overcomplete", "8", "--quiet"]) == 0
     # a reader that closes the pipe at once; the writer has much more to say than a pipe buffer
     r = subprocess.run(f"{sys.executable} -m refcodec.cli info {out} --json | head -c 10", shell=True,
                        capture_output=True, text=True, executable="/bin/bash")
@@ -161,7 +161,7 @@ def test_closed_pipe_exits_quietly(tmp_path, ply):
 def test_decode_report_and_encode_json(tmp_path, ply, capsys):
     p, _ = ply
     out = tmp_path / "s.lgs"
-    assert main(["encode", str(p), str(out), "--layers", "4", "--overcomplete", "8", "--json"]) == 0
+    assert main(["encode", "--no-adjust", str(p), str(out), "--layers", "4", "--overcomplete", "8", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["bytes"] == out.stat().st_size and d["gaussians"] == 2500 and len(d["levels"]) == 4
     data = out.read_bytes()
@@ -176,3 +176,20 @@ def test_decode_report_and_encode_json(tmp_path, ply, capsys):
     assert [u["status"] for u in units].count("checksum") == 1 and units[0]["status"] == "decoded"
     assert {u["label"] for u in units} == {"background"}
     assert "checksum" in capsys.readouterr().err
+
+
+def test_encode_rank_keeps_every_gaussian_and_adjusts(tmp_path, ply, capsys):
+    """--rank: layers from the render ranking, nothing removed; the file carries the 4.1
+    adjustments unless --no-adjust (spec A.6 item 5, A.10)."""
+    from refcodec.format.front import read_front
+
+    path, scene = ply
+    out = tmp_path / "r.lgs"
+    assert main(["encode", str(path), str(out), "--rank", "--layers", "4", "--overcomplete", "8", "--quiet"]) == 0
+    fm = read_front(out.read_bytes())
+    assert fm.info.total_gaussians == scene.n and fm.version == (4, 1)
+    assert any(e.kind == 0x81 for e in fm.toc)
+    assert main(["encode", str(path), str(out), "--rank", "--prune", "--quiet"]) == 1
+    assert "without --prune" in capsys.readouterr().err
+    assert main(["encode", "--no-adjust", str(path), str(out), "--no-adjust", "--no-coverage", "--quiet"]) == 0
+    assert read_front(out.read_bytes()).version == (4, 0)

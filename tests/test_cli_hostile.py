@@ -58,7 +58,7 @@ def test_refuses_to_overwrite_the_input(tmp_path, capsys):
     p = tmp_path / "a.ply"
     write_ply(p, make_scene(200, seed=1))
     before = p.read_bytes()
-    assert main(["encode", str(p), str(p), "--quiet"]) == 1
+    assert main(["encode", "--no-adjust", str(p), str(p), "--quiet"]) == 1
     assert "overwrite" in _one_line(capsys.readouterr().err)
     assert p.read_bytes() == before
     lgs = _write(tmp_path, "a.lgs", H.valid())
@@ -127,7 +127,7 @@ def test_encoder_outliers_warn_and_keep_the_bulk(tmp_path, capsys, xs):
     scene = _scene_with(xs)
     write_ply(p, scene)
     lgs, out = tmp_path / "h.lgs", tmp_path / "d.ply"
-    assert main(["encode", str(p), str(lgs), "--quiet"]) == 0
+    assert main(["encode", "--no-adjust", str(p), str(lgs), "--quiet"]) == 0
     assert "clamped" in _one_line(capsys.readouterr().err)
     assert main(["decode", str(lgs), str(out), "--quiet"]) == 0
     assert capsys.readouterr().err == ""

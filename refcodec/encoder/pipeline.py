@@ -9,7 +9,7 @@ from tqdm import tqdm
 from refcodec.encoder import attributes, geometry
 from refcodec.encoder.axes import canonical_scene
 from refcodec.encoder.layering import assign_layers, opacity_area
-from refcodec.encoder.layering.importance import render_opacity_area
+from refcodec.encoder.layering.importance import coverage, render_opacity_area
 from refcodec.encoder.quantization import (
     attribute_steps, attribute_values, coarsen_positions, layer_position_shift, layer_tilt, position_bits,
     position_grid, quality_id, quality_level, quantize_attributes, quantize_positions, region_step_shift,
@@ -33,6 +33,9 @@ class EncodeOptions:
     quality: str = "high"              # a preset name or a quality level (spec A.3)
     regions: list = field(default_factory=list)  # RegionSpec, in order (region 1, 2, ...)
     scorer: object = opacity_area
+    # spread every prefix over the scene (spec A.1): the scorer ranks within grid cells
+    # (refcodec.encoder.layering.importance.coverage)
+    coverage: bool = True
     target_bytes: int | None = None    # rate control: overrides ``quality`` (spec A.3)
     progress: bool | None = None       # None: a bar only on a terminal
     disable: frozenset = frozenset()   # coding tools switched off (names in TOOLS), for ablation
@@ -58,9 +61,9 @@ class EncodeOptions:
     # fast pruning (spec A.6, refcodec.encoder.layering.pruning.FAST_*): fewer, smaller views
     prune_fast: bool = False
     # prefix adjustment (spec 8.6, A.10; version 4.1): each level's scale floor and opacity offset
-    # fitted on renders and written as ancillary segments, so that a prefix covers the scene. Off
-    # in the library (a 4.0 file, no renders); on in `refcodec encode` unless --no-adjust
-    adjust: bool = False
+    # fitted on renders and written as ancillary segments, so that a prefix covers the scene
+    # (about 800 small renders; False: a 4.0 file, no renders)
+    adjust: bool = True
 
 
 # Coding tools the encoder may use; each can be switched off for ablation studies.
@@ -164,6 +167,8 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     render_layers = report is not None and scorer is opacity_area
     if render_layers:                                   # spec A.6: layers ranked from the renders
         scorer = render_opacity_area(report.errors[kept])
+    if o.coverage:
+        scorer = coverage(scorer)
     layer = assign_layers(scene, o.layers, o.overcomplete, o.first_layer, scorer)
     if o.distill_seconds is not None and scene.n:      # spec A.8: prefixes that look like the scene
         from refcodec.encoder.layering.distill import distill

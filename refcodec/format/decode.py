@@ -73,14 +73,24 @@ def resolve_levels(front: FrontMatter, level: int | None = None, roi_levels: dic
     return [min(k, nl) for k in levels]
 
 
+def adjustment_segments(front: FrontMatter, unit) -> list:
+    """TOC indices of the unit's present adjustment segments (spec 8.6): a client that selects the
+    unit's level fetches them with it."""
+    return [i for i in unit.ancillary
+            if front.toc[i].kind == S.KIND_ADJUSTMENT and not front.toc[i].flags & S.SEG_FLAG_ABSENT]
+
+
 def unit_bytes(front: FrontMatter) -> dict:
-    """Bytes of each (layer, region) unit's present critical segments; None for a unit with an
-    absent segment (it cannot be decoded from this file)."""
+    """Bytes of each (layer, region) unit's present critical and adjustment segments; None for a
+    unit with an absent critical segment (it cannot be decoded from this file)."""
     out = {}
     for u in front.units:
+        extra = sum(front.toc[i].length for i in adjustment_segments(front, u))
         if u.count:
             ents = [front.toc[i] for i in u.critical]
-            out[u.layer, u.region] = None if any(e.flags & 1 for e in ents) else sum(e.length for e in ents)
+            out[u.layer, u.region] = None if any(e.flags & 1 for e in ents) else sum(e.length for e in ents) + extra
+        elif extra:
+            out[u.layer, u.region] = extra
     return out
 
 

@@ -77,13 +77,16 @@ class RemoteLGS:
 
     # -- units -----------------------------------------------------------------------------
     def segments_for(self, levels: list) -> list:
-        """TOC indices of the critical segments of the selected units and their dependencies
-        (iteratively), present in the file and inside the (max_bytes) data."""
+        """TOC indices of the critical and adjustment segments (spec 8.6) of the selected units and
+        their dependencies (iteratively), present in the file and inside the (max_bytes) data."""
+        from refcodec.format.decode import adjustment_segments
+
         fm = self.open()
         want = set()
         for u in fm.units:
-            if u.count and u.layer <= levels[u.region]:
-                want.update(u.critical)
+            if u.layer <= levels[u.region]:
+                want.update(u.critical if u.count else ())
+                want.update(adjustment_segments(fm, u))
         stack = list(want)
         while stack:
             for d in fm.toc[stack.pop()].deps:

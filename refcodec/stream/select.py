@@ -59,10 +59,12 @@ def parse_view(text: str) -> View:
 
 
 def unit_bytes(front: FrontMatter) -> dict:
-    """(layer, region) -> bytes of the unit's critical segments."""
+    """(layer, region) -> bytes of the unit's critical and adjustment segments (spec 8.6)."""
+    from refcodec.format.decode import adjustment_segments
+
     out = {}
     for u in front.units:
-        out[u.layer, u.region] = sum(front.toc[i].length for i in u.critical)
+        out[u.layer, u.region] = sum(front.toc[i].length for i in list(u.critical) + adjustment_segments(front, u))
     return out
 
 

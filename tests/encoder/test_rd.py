@@ -64,23 +64,24 @@ def test_fit_measures_every_knob_on_small_views():
 
 def test_rd_auto_encodes_decodable_files_and_is_opt_in():
     scene = make_scene(600, seed=4)
-    plain = encode_scene(scene, EncodeOptions(quality="medium", progress=False))
-    assert plain == encode_scene(scene, EncodeOptions(quality="medium", progress=False, rd=None))
-    data, order = encode_scene_with_order(scene, EncodeOptions(quality="medium", progress=False, rd="auto"))
+    plain = encode_scene(scene, EncodeOptions(adjust=False, quality="medium", progress=False))
+    assert plain == encode_scene(scene, EncodeOptions(adjust=False, quality="medium", progress=False, rd=None))
+    data, order = encode_scene_with_order(scene, EncodeOptions(adjust=False,
+                                                               quality="medium", progress=False, rd="auto"))
     dec = decode(data).scene
     assert dec.n == scene.n and len(order) == scene.n
-    sized = encode_scene(scene, EncodeOptions(target_bytes=len(plain), progress=False, rd="auto"))
+    sized = encode_scene(scene, EncodeOptions(adjust=False, target_bytes=len(plain), progress=False, rd="auto"))
     assert len(sized) <= len(plain)
     with pytest.raises(ValueError):
-        encode_scene(scene, EncodeOptions(progress=False, rd="manual"))
+        encode_scene(scene, EncodeOptions(adjust=False, progress=False, rd="manual"))
 
 
 def test_rd_auto_codes_grid_colours_exactly():
     scene = _eight_bit_colours(make_scene(500, seed=6))
-    data, order = encode_scene_with_order(scene, EncodeOptions(quality="high", progress=False, rd="auto"))
+    data, order = encode_scene_with_order(scene, EncodeOptions(adjust=False, quality="high", progress=False, rd="auto"))
     dec = decode(data).scene
     np.testing.assert_allclose(dec.sh_dc, scene.sh_dc[order], atol=1e-5)
-    plain = decode(encode_scene(scene, EncodeOptions(quality="high", progress=False))).scene
+    plain = decode(encode_scene(scene, EncodeOptions(adjust=False, quality="high", progress=False))).scene
     assert np.abs(plain.sh_dc - scene.sh_dc[order]).max() > 1e-3     # the fixed model does not
 
 
@@ -98,7 +99,8 @@ def test_fast_pruning_uses_fewer_smaller_views(monkeypatch):
     real = pruning.removal_errors
     monkeypatch.setattr(pruning, "removal_errors", lambda s, cams, progress=None: seen.append(len(cams)) or
                         real(s, cams, progress))
-    data, order = encode_scene_with_order(scene, EncodeOptions(quality="medium", progress=False, prune_margin=12.0,
+    data, order = encode_scene_with_order(scene, EncodeOptions(adjust=False,
+                                                               quality="medium", progress=False, prune_margin=12.0,
                                                                prune_fast=True))
     assert seen == [6]
     assert decode(data).scene.n == len(order) <= scene.n

@@ -20,7 +20,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @functools.lru_cache(maxsize=None)
 def _encoded(n=1500, layers=3):
     scene = make_scene(n, sh_degree=1, seed=3)
-    data = encode_scene(scene, EncodeOptions(layers=layers, overcomplete=2 * layers, progress=False))
+    data = encode_scene(scene, EncodeOptions(adjust=False, layers=layers, overcomplete=2 * layers, progress=False))
     return scene, data
 
 

@@ -18,7 +18,7 @@ from refcodec.io.synthetic import make_scene
 def valid(n: int = 60, layers: int = 2, sh_degree: int = 0) -> bytes:
     """A small valid file (one region)."""
     return encode_scene(make_scene(n, sh_degree=sh_degree, seed=3),
-                        EncodeOptions(layers=layers, overcomplete=2 * layers, progress=False))
+                        EncodeOptions(adjust=False, layers=layers, overcomplete=2 * layers, progress=False))
 
 
 def parts(data: bytes):

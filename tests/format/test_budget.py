@@ -14,7 +14,7 @@ from refcodec.roi import RegionSpec
 def front_and_data():
     scene = make_scene(6000, objects=2, seed=3)
     regions = [RegionSpec(f"obj{i + 1}", "box", [*b[0], *b[1]]) for i, b in enumerate(object_boxes(2))]
-    data = encode_scene(scene, EncodeOptions(layers=4, overcomplete=8, regions=regions, progress=False))
+    data = encode_scene(scene, EncodeOptions(adjust=False, layers=4, overcomplete=8, regions=regions, progress=False))
     return read_front(data), data
 
 

@@ -54,7 +54,7 @@ def assert_roundtrip(scene, data, order):
 @pytest.mark.parametrize("sh", [0, 1, 2, 3])
 def test_roundtrip_within_quantization(sh):
     scene = make_scene(1500, sh_degree=sh, seed=sh, duplicates=0.05)
-    data, order = encode_scene_with_order(scene, EncodeOptions(layers=4, overcomplete=8, progress=False))
+    data, order = encode_scene_with_order(scene, EncodeOptions(adjust=False, layers=4, overcomplete=8, progress=False))
     assert sorted(order.tolist()) == list(range(scene.n))
     assert_roundtrip(scene, data, order)
 
@@ -66,7 +66,7 @@ def test_roundtrip_within_quantization(sh):
 def test_roundtrip_random_scenes(n, sh, seed, dup, layers, quality):
     scene = make_scene(n, sh_degree=sh, seed=seed, duplicates=dup)
     data, order = encode_scene_with_order(
-        scene, EncodeOptions(layers=layers[0], overcomplete=layers[1], quality=quality, progress=False))
+        scene, EncodeOptions(adjust=False, layers=layers[0], overcomplete=layers[1], quality=quality, progress=False))
     assert_roundtrip(scene, data, order)
 
 
@@ -75,10 +75,10 @@ def test_degenerate_scenes():
     s = make_scene(50, seed=3)
     s = Scene(np.zeros((50, 3)), np.zeros(50), np.zeros((50, 3)), np.tile([1, 0, 0, 0], (50, 1)),
               np.zeros((50, 3)), np.zeros((50, 0)))
-    data, order = encode_scene_with_order(s, EncodeOptions(progress=False))
+    data, order = encode_scene_with_order(s, EncodeOptions(adjust=False, progress=False))
     assert_roundtrip(s, data, order)
     one = make_scene(1, sh_degree=3)
-    data, order = encode_scene_with_order(one, EncodeOptions(progress=False))
+    data, order = encode_scene_with_order(one, EncodeOptions(adjust=False, progress=False))
     assert_roundtrip(one, data, order)
 
 
@@ -254,7 +254,7 @@ def test_every_listed_version_reads_within_its_gates():
     assert v3.problems and all(u.status in ("corrupt", "dependency") for u in v3.problems)
     assert v3.scene.n < full.scene.n
     plain = encode_scene(make_scene(800, sh_degree=1, seed=4),
-                         EncodeOptions(layers=2, overcomplete=4, progress=False,
+                         EncodeOptions(adjust=False, layers=2, overcomplete=4, progress=False,
                                        disable=frozenset({"rest_refs", "residual_contexts"})))
     for major in (2, 3):
         assert same(decode(_relabel(plain, major)).scene, decode(plain).scene)
@@ -399,10 +399,12 @@ def test_garbage_after_valid_header_never_crashes(blob):
 # golden digests: an unintended bitstream change must fail here (update with the spec version)
 
 def golden_files():
+    # without the prefix adjustments: their values come from float renders (spec A.10), which
+    # need not be bit-identical across CPUs; their layout is pinned by the conformance cases
     a = encode_scene(make_scene(2000, sh_degree=0, seed=11, duplicates=0.03),
-                     EncodeOptions(progress=False))
+                     EncodeOptions(progress=False, adjust=False))
     b = encode_scene(make_scene(700, sh_degree=3, seed=12),
-                     EncodeOptions(layers=4, overcomplete=8, quality="medium", progress=False))
+                     EncodeOptions(layers=4, overcomplete=8, quality="medium", progress=False, adjust=False))
     return {("sh0", 2000): a, ("sh3", 700): b}
 
 
@@ -414,11 +416,12 @@ def test_golden_digests():
 
 def test_rate_control_target_bytes():
     scene = make_scene(4000, sh_degree=1, seed=31)
-    full = encode_scene(scene, EncodeOptions(layers=4, overcomplete=8, progress=False))
+    full = encode_scene(scene, EncodeOptions(adjust=False, layers=4, overcomplete=8, progress=False))
     target = int(len(full) * 0.6)
-    data = encode_scene(scene, EncodeOptions(layers=4, overcomplete=8, target_bytes=target, progress=False))
+    data = encode_scene(scene, EncodeOptions(adjust=False,
+                                             layers=4, overcomplete=8, target_bytes=target, progress=False))
     assert 0.9 * target <= len(data) <= target
     res = decode(data)
     assert res.scene.n == 4000 and res.front.info.quality == 255
     with pytest.raises(ValueError, match="below the smallest"):
-        encode_scene(scene, EncodeOptions(layers=4, overcomplete=8, target_bytes=1000, progress=False))
+        encode_scene(scene, EncodeOptions(adjust=False, layers=4, overcomplete=8, target_bytes=1000, progress=False))

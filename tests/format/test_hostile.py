@@ -135,7 +135,7 @@ def test_one_lane_file_is_refused_by_default(monkeypatch):
     from refcodec.encoder import EncodeOptions, encode_scene
     from refcodec.io.synthetic import make_scene
     scene = make_scene(1500, seed=2)
-    opts = EncodeOptions(layers=1, overcomplete=1, progress=False)
+    opts = EncodeOptions(adjust=False, layers=1, overcomplete=1, progress=False)
     normal = decode(encode_scene(scene, opts))
     monkeypatch.setattr(rans, "choose_lanes_log2", lambda n, target_steps=0: 0)
     data = encode_scene(scene, opts)

@@ -30,7 +30,7 @@ def files(tmp_path_factory):
 
 def test_encode_with_clicks_and_decode_the_object_alone(files, capsys):
     d, scene, label, clicks = files
-    rc = main(["encode", str(d / "scene.ply"), str(d / "s.lgs"), "--layers", "4", "--overcomplete", "8",
+    rc = main(["encode", "--no-adjust", str(d / "scene.ply"), str(d / "s.lgs"), "--layers", "4", "--overcomplete", "8",
                "--cameras", str(d / "cameras.json"), "--roi", f"ball=click:{clicks['ball']}",
                "--roi", f"cube=click:{clicks['cube']};-{clicks['ball']}", "--quiet"])
     assert rc == 0
@@ -70,7 +70,8 @@ def test_segment_writes_selection(files, capsys):
     assert (sel & truth).sum() / (sel | truth).sum() >= 0.95
     assert (out / "ball.png").stat().st_size > 0 and len(list((out / "views").glob("*.png"))) == 12
     # the selection feeds encode as an index region
-    assert main(["encode", str(d / "scene.ply"), str(d / "i.lgs"), "--layers", "2", "--overcomplete", "4",
+    assert main(["encode", "--no-adjust",
+                 str(d / "scene.ply"), str(d / "i.lgs"), "--layers", "2", "--overcomplete", "4",
                  "--roi", f"ball=indices:{out / 'ball.npy'}", "--quiet"]) == 0
 
 
@@ -78,7 +79,7 @@ def test_roi_quality_and_budget_decode(files, capsys):
     d, scene, label, _ = files
     np.save(d / "ball_truth.npy", np.flatnonzero(label == 1))
     args = ["encode", str(d / "scene.ply"), None, "--layers", "4", "--overcomplete", "8", "--quality", "low",
-            "--roi", f"ball=indices:{d / 'ball_truth.npy'}", "--quiet"]
+            "--roi", f"ball=indices:{d / 'ball_truth.npy'}", "--quiet", "--no-adjust"]
     args[2] = str(d / "plain.lgs")
     assert main(args) == 0
     args[2] = str(d / "fine.lgs")

@@ -45,13 +45,14 @@ def test_encode_tiles_cli(tmp_path, capsys):
 
     scene = make_scene(3000, seed=1)
     write_ply(str(tmp_path / "s.ply"), scene)
-    assert main(["encode", str(tmp_path / "s.ply"), str(tmp_path / "t.lgs"), "--tiles", "4", "--quiet"]) == 0
+    assert main(["encode", "--no-adjust",
+                 str(tmp_path / "s.ply"), str(tmp_path / "t.lgs"), "--tiles", "4", "--quiet"]) == 0
     data = (tmp_path / "t.lgs").read_bytes()
     fm = read_front(data)
     assert [r.label for r in fm.regions] == ["background", "tile_0", "tile_1", "tile_2", "tile_3"]
     assert sum(fm.regions[0].counts) == 0 and all(sum(r.counts) > 0 for r in fm.regions[1:])
     assert decode(data).scene.n == 3000
     # without --tiles nothing changes (goldens cover the bytes)
-    plain = encode_scene(scene, EncodeOptions(progress=False))
-    assert main(["encode", str(tmp_path / "s.ply"), str(tmp_path / "p.lgs"), "--quiet", "--no-adjust"]) == 0
+    plain = encode_scene(scene, EncodeOptions(adjust=False, progress=False))
+    assert main(["encode", "--no-adjust", str(tmp_path / "s.ply"), str(tmp_path / "p.lgs"), "--quiet"]) == 0
     assert len((tmp_path / "p.lgs").read_bytes()) == len(plain)

@@ -23,7 +23,7 @@ def big_file() -> bytes:
     scene = make_scene(N, sh_degree=1, seed=3, objects=1)
     lo, hi = object_boxes(1)[0]
     spec = RegionSpec("obj1", "box", [*map(float, lo), *map(float, hi)])
-    return encode_scene(scene, EncodeOptions(regions=[spec], progress=False))
+    return encode_scene(scene, EncodeOptions(adjust=False, regions=[spec], progress=False))
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +220,19 @@ def test_priority_budget_and_require_complete_over_http(served, url, tmp_path, c
     assert err.count("\n") == 1 and "require-complete" in err
     assert main(["decode", url, str(tmp_path / "q.ply"), "--max-bytes", str(budget), "--view=0,0,0",
                  "--priority", "obj1"]) == 1
+
+
+def test_streamed_selection_fetches_and_applies_the_adjustments(served):
+    """spec 8.6: a client that selects a coarse level fetches that level's adjustment segments
+    with the units (31 bytes each) and decodes what a local decode of the selection gives."""
+    from refcodec.encoder.adjust import add_adjustments
+
+    data = add_adjustments(big_file(), {(l, r): (-3.0, 1.0 - 0.1 * l) for l in range(1, 8) for r in (0, 1)})
+    (served.root / "adjusted.lgs").write_bytes(data)
+    levels = [2, 8]
+    with RemoteLGS(served.url("adjusted.lgs")) as r:
+        r.fetch(levels)
+        got = r.decode(levels)
+    local = decode(data, levels)
+    assert got.adjusted == local.adjusted == {0: 2}
+    assert np.array_equal(got.scene.attribute_matrix(), local.scene.attribute_matrix())

@@ -19,7 +19,7 @@ from refcodec.stream.select import View, region_weights, select_levels, selected
 @functools.lru_cache(maxsize=None)
 def tiled():
     scene = make_scene(20_000, seed=4)
-    return scene, encode_scene(scene, EncodeOptions(regions=tile_regions(scene, 8), progress=False))
+    return scene, encode_scene(scene, EncodeOptions(adjust=False, regions=tile_regions(scene, 8), progress=False))
 
 
 def camera_at(eye, target, size=128):

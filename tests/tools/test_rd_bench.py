@@ -153,7 +153,8 @@ def test_bench_ablation(tiny_ply, tmp_path, monkeypatch, capsys):
 
     def fake_peer(codec, tool, src, tmp, original, cams, ref, *rest):
         calls.append(codec)          # a "peer" that is LGS medium: its PSNR lies on the high-low curve
-        data = encode_scene(original, EncodeOptions(layers=3, overcomplete=6, quality="medium", progress=False))
+        data = encode_scene(original, EncodeOptions(adjust=False,
+                                                    layers=3, overcomplete=6, quality="medium", progress=False))
         row = dict(codec=codec.upper(), setting="fake", status="ok", bytes=len(data) + 1000,
                    bits_per_gaussian=8.0 * (len(data) + 1000) / original.n, encode_s=0.0, decode_s=0.0,
                    axes="identity", gaussians=original.n)
@@ -247,7 +248,8 @@ def test_target_fractions(tiny_ply, monkeypatch):
     from refcodec.encoder import EncodeOptions, encode_scene
 
     def fake_peer(codec, tool, src, tmp, original, cams, ref, *rest):
-        data = encode_scene(original, EncodeOptions(layers=3, overcomplete=6, quality="medium", progress=False))
+        data = encode_scene(original, EncodeOptions(adjust=False,
+                                                    layers=3, overcomplete=6, quality="medium", progress=False))
         row = dict(codec=codec.upper(), setting="fake", status="ok", bytes=len(data) + 1000,
                    bits_per_gaussian=0.0, encode_s=0.0, decode_s=0.0, axes="identity", gaussians=original.n)
         row.update(rd_eval.score(ref, rd_eval.render_all(decode(data).scene, cams)))

@@ -60,7 +60,8 @@ def wait_for(cond, timeout=45.0, step=0.2):
 def viewer(tmp_path_factory):
     root = tmp_path_factory.mktemp("www")
     scene = blobs()
-    data = encode_scene(scene, EncodeOptions(layers=LAYERS, overcomplete=8, regions=tile_regions(scene, 2),
+    data = encode_scene(scene, EncodeOptions(adjust=False,
+                                             layers=LAYERS, overcomplete=8, regions=tile_regions(scene, 2),
                                              progress=False))
     (root / "blobs.lgs").write_bytes(data)
     srv = LoopbackServer(root).start()

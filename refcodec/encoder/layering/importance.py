@@ -40,4 +40,60 @@ def render_opacity_area(errors: np.ndarray):
     return score
 
 
+
+
+def grid_cells(positions: np.ndarray, want: float) -> np.ndarray | None:
+    """Cell index (0..) of each position in the finest cubic grid (cell sides extent x 2^-k/20,
+    bisected over k in [0, 12], extent the largest spread of the 0.5-99.5% quantiles, outliers in
+    the border cells) with at most ``want`` occupied cells; None if even one cell a side is too
+    many."""
+    pos = positions.astype(np.float64)
+    lo = np.percentile(pos, 0.5, axis=0)
+    extent = float(np.max(np.percentile(pos, 99.5, axis=0) - lo)) or 1.0
+
+    def bins(size):
+        k = np.clip(np.floor((pos - lo) / size), 0, (1 << 20) - 1).astype(np.int64)
+        return np.unique((k[:, 0] << 40) | (k[:, 1] << 20) | k[:, 2], return_inverse=True)[1].reshape(-1)
+
+    coarse, fine = 0.0, -12.0
+    cells = bins(extent)
+    if cells.max() + 1 > want:
+        return None
+    for _ in range(10):
+        mid = 0.5 * (coarse + fine)
+        inv = bins(extent * 2.0 ** mid)
+        if inv.max() + 1 > want:
+            fine = mid
+        else:
+            coarse, cells = mid, inv
+    return cells
+
+
+def rank_in_cells(cells: np.ndarray, importance: np.ndarray) -> np.ndarray:
+    """Rank of each element within its cell by decreasing importance (0 = the most important;
+    ties: the lower index first)."""
+    n = len(cells)
+    order = np.lexsort((np.arange(n), -importance, cells))
+    starts = np.r_[0, np.flatnonzero(np.diff(cells[order])) + 1]
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    return rank
+
+
+def coverage(base=opacity_area, per_cell: float = 2.0):
+    """A scorer that spreads each prefix over the scene (spec A.1, ``EncodeOptions.coverage``): the
+    remaining Gaussians are binned in a grid whose occupied cells number about
+    len(idx) / ``per_cell``, ranked by ``base`` within their cell (0 = the most important), and
+    scored base / (1 + rank). The less important Gaussians of crowded cells go to the upper
+    layers first, so every prefix keeps a representative wherever the scene has Gaussians (as a
+    decimated level of detail does) instead of the largest Gaussians wherever they are."""
+
+    def score(scene, idx: np.ndarray) -> np.ndarray:
+        imp = np.asarray(base(scene, idx), dtype=np.float64)
+        cells = grid_cells(scene.positions[idx], max(1.0, len(idx) / per_cell)) if len(idx) > 1 else None
+        return imp if cells is None else imp / (1.0 + rank_in_cells(cells, imp))
+
+    return score
+
+
 SCORERS = {"opacity-area": opacity_area, "opacity-volume": opacity_volume}

@@ -45,6 +45,8 @@ RANK_SIZE, CHECK_SIZE = 192, 192
 # plant and playbot_lod2 at the peers' PSNR (tools/bench/results/pruning-2026-12-02.md): 7-10 dB
 # was best on biker, 13-19 on plant, 8 on playbot_lod2
 DEFAULT_MARGIN = 12.0
+# ranking without removal (`refcodec encode --rank`): a check PSNR that no removal keeps
+RANK_ONLY_PSNR = 1000.0
 MAX_SIDE = 256  # user cameras are scaled down to at most this many pixels a side
 # fast pruning (EncodeOptions.prune_fast, CLI --prune-fast; spec A.6 item 7): the same rule on
 # fewer, smaller views: 6 ranking views (2 per ring) at 128 px instead of 32 at 192, 3 check
@@ -208,7 +210,7 @@ def prune_by_render(scene, min_psnr: float, cameras=None, max_fraction: float = 
         raise ValueError(f"errors must hold one value per Gaussian ({n})")
     err = removal_errors(scene, rank_cams, progress) if errors is None else np.asarray(errors, np.float64)
     order = np.lexsort((np.arange(n), err))          # least visible first, ties by index
-    ref = _renders(scene, check)
+    ref = _renders(scene, check) if min_psnr < RANK_ONLY_PSNR else None
 
     def trial(k: int) -> float:
         keep = np.sort(order[k:])
@@ -216,6 +218,8 @@ def prune_by_render(scene, min_psnr: float, cameras=None, max_fraction: float = 
 
     lo, hi, trials = 0, int(max_fraction * n), []
     lo_psnr = math.inf
+    if min_psnr >= RANK_ONLY_PSNR:                   # ranking only: no removal can keep this
+        hi = 0
     if hi > 0:
         p = trial(hi)
         trials.append((hi, p))

@@ -80,15 +80,15 @@ def test_time_budget_and_nothing_to_do():
 
 def test_encoder_and_cli_take_distillation(tmp_path):
     scene = make_scene(250, seed=3)
-    opts = EncodeOptions(layers=4, distill_seconds=0.0, distill_options=dict(steps=3, size=16),
+    opts = EncodeOptions(adjust=False, layers=4, distill_seconds=0.0, distill_options=dict(steps=3, size=16),
                          views=_train_cams(scene, 16), progress=False)
     data, order = encode_scene_with_order(scene, opts)
     dec = decode(data).scene
     assert dec.n == scene.n and sorted(order) == list(range(scene.n))
-    plain, _ = encode_scene_with_order(scene, EncodeOptions(layers=4, progress=False))
+    plain, _ = encode_scene_with_order(scene, EncodeOptions(adjust=False, layers=4, progress=False))
     assert data != plain
     src = tmp_path / "s.ply"
     write_ply(src, scene)
-    assert main(["encode", str(src), str(tmp_path / "s.lgs"), "--layers", "4", "--distill-seconds", "0",
+    assert main(["encode", "--no-adjust", str(src), str(tmp_path / "s.lgs"), "--layers", "4", "--distill-seconds", "0",
                  "--quiet"]) == 0
     assert decode((tmp_path / "s.lgs").read_bytes()).scene.n == scene.n

@@ -81,7 +81,7 @@ def test_large_scene_roundtrip_and_prefix():
     from refcodec.format.decode import decode
     from refcodec.encoder import EncodeOptions, encode_scene_with_order
     s = make_scene(200_000, sh_degree=1, seed=7, duplicates=0.01)
-    data, order = encode_scene_with_order(s, EncodeOptions(progress=False))
+    data, order = encode_scene_with_order(s, EncodeOptions(adjust=False, progress=False))
     full = decode(data)
     assert full.scene.n == 200_000
     err = np.abs(full.scene.positions.astype(np.float64) - s.positions[order])

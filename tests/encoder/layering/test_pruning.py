@@ -146,17 +146,17 @@ def test_encoder_prunes_then_codes_the_smaller_scene():
     scene, hidden = _with_invisible(seed=5)
     cams = _cams(scene, n=8)
     opts = dict(quality="medium", progress=False)
-    data, order = encode_scene_with_order(scene, EncodeOptions(prune_psnr=45.0, views=cams, **opts))
+    data, order = encode_scene_with_order(scene, EncodeOptions(adjust=False, prune_psnr=45.0, views=cams, **opts))
     keep, rep = prune_by_render(scene, 45.0, cams, progress=False)
     assert rep.removed >= len(hidden)
     # the same file as encoding the kept Gaussians with the render-ranked layering and its tilt
     from refcodec.encoder.layering.importance import render_opacity_area
-    sub = EncodeOptions(scorer=render_opacity_area(rep.errors[keep]), **opts)
+    sub = EncodeOptions(adjust=False, scorer=render_opacity_area(rep.errors[keep]), **opts)
     import refcodec.encoder.pipeline as enc
     plan = enc._plan(scene.subset(keep), sub)
     plan.render_layers = True
     assert data == enc._code(plan, "medium")
-    assert data != encode_scene(scene.subset(keep), EncodeOptions(**opts))
+    assert data != encode_scene(scene.subset(keep), EncodeOptions(adjust=False, **opts))
     dec = decode(data).scene
     assert dec.n == len(keep) == len(order) and np.isin(order, keep).all()
     np.testing.assert_allclose(dec.positions, scene.positions[order], atol=0.05)
@@ -199,7 +199,8 @@ def test_pruned_last_layer_lies_on_a_coarser_grid():
     from refcodec.format.morton import distinct_sorted
 
     scene, _ = _with_invisible(n=600, seed=9)
-    res = decode(encode_scene(scene, EncodeOptions(prune_psnr=45.0, views=_cams(scene, n=8), quality="medium",
+    res = decode(encode_scene(scene, EncodeOptions(adjust=False,
+                                                   prune_psnr=45.0, views=_cams(scene, n=8), quality="medium",
                                                    progress=False)))
     info = res.front.info
     q = np.rint((res.scene.positions.astype(np.float64) - np.asarray(info.origin, np.float64))
@@ -220,7 +221,8 @@ def test_index_regions_survive_pruning():
     cams = _cams(scene, n=8)
     picked = np.r_[np.arange(0, 40), hidden[:10]]
     spec = RegionSpec(label="thing", source="indices", indices=picked)
-    data, order = encode_scene_with_order(scene, EncodeOptions(prune_psnr=45.0, views=cams, regions=[spec],
+    data, order = encode_scene_with_order(scene, EncodeOptions(adjust=False,
+                                                               prune_psnr=45.0, views=cams, regions=[spec],
                                                                quality="medium", progress=False))
     res = decode(data)
     in_region = np.asarray(res.region) == 1
@@ -241,19 +243,19 @@ def test_margin_rule_prunes_to_the_coded_error_plus_the_margin(monkeypatch):
 
     monkeypatch.setattr(pruning, "prune_by_render", spy)
     opts = dict(quality="low", views=cams, progress=False)
-    data, order = encode_scene_with_order(scene, EncodeOptions(prune_margin=5.0, **opts))
-    plain = decode(encode_scene(scene, EncodeOptions(quality="low", progress=False))).scene
+    data, order = encode_scene_with_order(scene, EncodeOptions(adjust=False, prune_margin=5.0, **opts))
+    plain = decode(encode_scene(scene, EncodeOptions(adjust=False, quality="low", progress=False))).scene
     (db,) = seen
     assert db == pytest.approx(pruning.coded_psnr(scene, plain, cams) + 5.0)
-    assert data == encode_scene(scene, EncodeOptions(prune_psnr=db, **opts))
+    assert data == encode_scene(scene, EncodeOptions(adjust=False, prune_psnr=db, **opts))
     assert len(order) <= scene.n - len(hidden)
     # precomputed removal errors give the same file
     errs = removal_errors(scene, cams, progress=False)
-    assert data == encode_scene(scene, EncodeOptions(prune_margin=5.0, prune_errors=errs, **opts))
+    assert data == encode_scene(scene, EncodeOptions(adjust=False, prune_margin=5.0, prune_errors=errs, **opts))
     with pytest.raises(ValueError, match="not both"):
-        encode_scene(scene, EncodeOptions(prune_margin=5.0, prune_psnr=50.0, **opts))
+        encode_scene(scene, EncodeOptions(adjust=False, prune_margin=5.0, prune_psnr=50.0, **opts))
     with pytest.raises(ValueError, match="one value per Gaussian"):
-        encode_scene(scene, EncodeOptions(prune_psnr=50.0, prune_errors=errs[:-1], **opts))
+        encode_scene(scene, EncodeOptions(adjust=False, prune_psnr=50.0, prune_errors=errs[:-1], **opts))
 
 
 def test_cli_prune(tmp_path, capsys):
@@ -262,15 +264,16 @@ def test_cli_prune(tmp_path, capsys):
     write_ply(src, scene)
     cams = _cams(scene, n=4, size=48)
     (tmp_path / "cameras.json").write_text(json.dumps([c.to_json() for c in cams]))
-    assert main(["encode", str(src), str(out), "--prune-psnr", "40", "--cameras", str(tmp_path / "cameras.json")]) == 0
+    assert main(["encode", "--no-adjust",
+                 str(src), str(out), "--prune-psnr", "40", "--cameras", str(tmp_path / "cameras.json")]) == 0
     assert "pruned" in capsys.readouterr().out
     assert decode(out.read_bytes()).scene.n <= scene.n - 30
-    assert main(["encode", str(src), str(out), "--prune", "--quality", "low", "--quiet",
+    assert main(["encode", "--no-adjust", str(src), str(out), "--prune", "--quality", "low", "--quiet",
                  "--cameras", str(tmp_path / "cameras.json")]) == 0
     assert decode(out.read_bytes()).scene.n <= scene.n - 30
-    assert main(["encode", str(src), str(out), "--prune-margin", "5", "--prune-psnr", "40"]) != 0
+    assert main(["encode", "--no-adjust", str(src), str(out), "--prune-margin", "5", "--prune-psnr", "40"]) != 0
     # --cameras alone is a usage error, not a traceback
-    assert main(["encode", str(src), str(out), "--cameras", str(tmp_path / "cameras.json")]) != 0
+    assert main(["encode", "--no-adjust", str(src), str(out), "--cameras", str(tmp_path / "cameras.json")]) != 0
 
 
 def test_pruning_with_rate_control(monkeypatch):
@@ -280,12 +283,13 @@ def test_pruning_with_rate_control(monkeypatch):
 
     scene, hidden = _with_invisible(seed=10)
     cams = _cams(scene, n=8)
-    target = len(encode_scene(scene, EncodeOptions(quality="medium", progress=False)))
+    target = len(encode_scene(scene, EncodeOptions(adjust=False, quality="medium", progress=False)))
     calls, fits = [], []
     rule, fit = enc._margin_rule, enc._fit_size
     monkeypatch.setattr(enc, "_margin_rule", lambda sc, o: calls.append(o) or rule(sc, o))
     monkeypatch.setattr(enc, "_fit_size", lambda plan, t: fits.append(fit(plan, t)) or fits[-1])
-    data, order = encode_scene_with_order(scene, EncodeOptions(target_bytes=target, prune_margin=6.0, views=cams,
+    data, order = encode_scene_with_order(scene, EncodeOptions(adjust=False,
+                                                               target_bytes=target, prune_margin=6.0, views=cams,
                                                                progress=False))
     assert len(data) <= target and len(order) <= scene.n - len(hidden)
     assert decode(data).scene.n == len(order)
