@@ -45,17 +45,17 @@ def coarse_levels(num_layers: int, units, decoded) -> dict:
     return {r: m - 1 for r, m in missing.items() if r in have and 1 <= m - 1 < num_layers}
 
 
-def apply(scales: np.ndarray, opacity: np.ndarray, rows: np.ndarray, scale_floor: np.float32,
-          opacity_offset: np.float32) -> None:
+def apply(scales: np.ndarray, opacity: np.ndarray, rows: np.ndarray, scale_floor, opacity_offset) -> None:
     """spec 8.6, in place on the rows ``rows`` (bool mask or indices) of the decoded float32 arrays:
     opacity = f32(opacity + offset); of the three log-scales, every one but the smallest (the first
-    of equal smallest) becomes max(scale, floor)."""
+    of equal smallest) becomes max(scale, floor). ``scale_floor`` and ``opacity_offset``: float32
+    scalars, or one value per selected row."""
     s = scales[rows]
     smallest = np.argmin(s, axis=1)
-    floored = np.maximum(s, scale_floor)
+    floored = np.maximum(s, np.asarray(scale_floor, np.float32).reshape(-1, 1))
     keep = np.arange(3)[None, :] == smallest[:, None]
     scales[rows] = np.where(keep, s, floored)
-    opacity[rows] = (opacity[rows] + opacity_offset).astype(np.float32)
+    opacity[rows] = (opacity[rows] + np.asarray(opacity_offset, np.float32)).astype(np.float32)
 
 
 def apply_reference(scales: np.ndarray, opacity: np.ndarray, rows, scale_floor, opacity_offset) -> None:

@@ -283,6 +283,8 @@ def _adjust(result: DecodeResult, check: "_SegmentCheck") -> None:
     if not coarse:
         return
     by_key = {(u.layer, u.region): u for u in front.units}
+    R = front.info.num_regions
+    floor, offset, on = np.zeros(R, np.float32), np.zeros(R, np.float32), np.zeros(R, bool)
     for r, level in sorted(coarse.items()):
         u = by_key.get((level, r))
         for i in (u.ancillary if u is not None else ()):
@@ -291,9 +293,13 @@ def _adjust(result: DecodeResult, check: "_SegmentCheck") -> None:
             vals = adjust.payload_values(check.payload(i))
             if vals is None:
                 continue
-            adjust.apply(result.scene.scales, result.scene.opacity, result.region == r, *vals)
+            floor[r], offset[r], on[r] = vals[0], vals[1], True
             result.adjusted[r] = level
             break
+    if on.any():                                   # one pass over the Gaussians, whatever R is
+        rows = np.flatnonzero(on[result.region])
+        reg = result.region[rows]
+        adjust.apply(result.scene.scales, result.scene.opacity, rows, floor[reg], offset[reg])
 
 
 def _decode(data, front: FrontMatter, levels, strict: bool, adjust: bool = True) -> DecodeResult:
