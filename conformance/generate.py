@@ -1276,7 +1276,7 @@ def _damage(data: bytes, index: int) -> bytes:
 def _opts(**kw) -> EncodeOptions:
     """The encoder's choices of the 4.0 cases (before the coverage layering and the 4.1 adjustments
     of spec A.1 / A.10), so that these files stay as they were."""
-    return EncodeOptions(progress=False, coverage=False, adjust=False, **kw)
+    return EncodeOptions(progress=False, coverage=False, adjust=False, rank=None, **kw)
 
 
 def encoder_cases() -> tuple[dict, bytes, bytes]:

@@ -95,9 +95,10 @@ def _parser() -> argparse.ArgumentParser:
                         "fixed coupling of A.3 (presets and --target-bytes go through it)")
     e.add_argument("--prune-psnr", type=float, default=None, metavar="DB",
                    help="--prune to a fixed check-view PSNR of DB instead of a margin")
-    e.add_argument("--rank", action="store_true",
-                   help="layers ranked from renders (spec A.6 item 5) without removing anything: the best "
-                        "prefixes measured (spec A.10), for files meant to be streamed; as slow as --prune")
+    e.add_argument("--rank", choices=["fast", "full", "none"], default="fast",
+                   help="how the layers are ranked when not pruning (spec A.6 item 5, A.10): removal errors "
+                        "rendered from 6 small views (fast), from 32 views (full: as slow as --prune), or the "
+                        "view-independent score alone (none)")
     e.add_argument("--no-coverage", action="store_true",
                    help="plain importance order of the layers (spec A.1) instead of spreading every prefix "
                         "over the scene")
@@ -283,11 +284,6 @@ def _cmd_encode(a) -> int:
         from refcodec.roi.tiles import tile_regions
         specs += tile_regions(scene, a.tiles, specs)
     margin = a.prune_margin
-    if a.rank:
-        if a.prune or a.prune_fast or margin is not None or a.prune_psnr is not None:
-            raise ValueError("--rank ranks without pruning: give it without --prune options")
-        from refcodec.encoder.layering.pruning import RANK_ONLY_PSNR
-        a.prune_psnr = RANK_ONLY_PSNR
     if (a.prune or a.prune_fast) and margin is None and a.prune_psnr is None:
         from refcodec.encoder.layering.pruning import DEFAULT_MARGIN
         margin = DEFAULT_MARGIN
@@ -308,7 +304,8 @@ def _cmd_encode(a) -> int:
                          prune_margin=margin, views=cams, distill_seconds=distill_s,
                          disable=frozenset(t for t in a.disable.split(",") if t), regions=specs,
                          region_quality=parse_roi_quality(a.roi_quality), progress=None if not a.quiet else False,
-                         rd=a.rd, prune_fast=a.prune_fast, adjust=not a.no_adjust, coverage=not a.no_coverage)
+                         rd=a.rd, prune_fast=a.prune_fast, adjust=not a.no_adjust, coverage=not a.no_coverage,
+                         rank=None if a.rank == "none" else a.rank)
     data, order = encode_scene_with_order(scene, opts)
     t2 = time.perf_counter()
     _write_atomic(a.output, lambda p: Path(p).write_bytes(data))

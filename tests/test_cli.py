@@ -179,17 +179,17 @@ def test_decode_report_and_encode_json(tmp_path, ply, capsys):
 
 
 def test_encode_rank_keeps_every_gaussian_and_adjusts(tmp_path, ply, capsys):
-    """--rank: layers from the render ranking, nothing removed; the file carries the 4.1
-    adjustments unless --no-adjust (spec A.6 item 5, A.10)."""
+    """The default encode: layers from the fast render ranking, nothing removed, the 4.1
+    adjustments (spec A.6 item 5, A.10); --rank none --no-adjust --no-coverage: the plain 4.0 encoder."""
     from refcodec.format.front import read_front
 
     path, scene = ply
     out = tmp_path / "r.lgs"
-    assert main(["encode", str(path), str(out), "--rank", "--layers", "4", "--overcomplete", "8", "--quiet"]) == 0
-    fm = read_front(out.read_bytes())
-    assert fm.info.total_gaussians == scene.n and fm.version == (4, 1)
-    assert any(e.kind == 0x81 for e in fm.toc)
-    assert main(["encode", str(path), str(out), "--rank", "--prune", "--quiet"]) == 1
-    assert "without --prune" in capsys.readouterr().err
-    assert main(["encode", "--no-adjust", str(path), str(out), "--no-adjust", "--no-coverage", "--quiet"]) == 0
+    for rank in ("fast", "full"):
+        assert main(["encode", str(path), str(out), "--rank", rank, "--layers", "4", "--overcomplete", "8",
+                     "--quiet"]) == 0
+        fm = read_front(out.read_bytes())
+        assert fm.info.total_gaussians == scene.n and fm.version == (4, 1)
+        assert any(e.kind == 0x81 for e in fm.toc)
+    assert main(["encode", str(path), str(out), "--no-adjust", "--no-coverage", "--rank", "none", "--quiet"]) == 0
     assert read_front(out.read_bytes()).version == (4, 0)

@@ -21,9 +21,9 @@ from refcodec.format import schema as S
 
 # views: two per ring at three elevations (azimuths unlike the pruning and distillation rings'),
 # small: a render's cost here is mostly per Gaussian
-VIEWS = ((-15.0, 41.0, 2), (20.0, 83.0, 2), (55.0, 17.0, 2))
+VIEWS = ((-15.0, 41.0, 1), (20.0, 83.0, 2), (55.0, 17.0, 1))
 SIZE = 64
-EVALUATIONS = 14            # Nelder-Mead evaluations a level
+EVALUATIONS = 10            # Nelder-Mead evaluations a level
 # keep a level's adjustment only when it lowers the fit views' MSE by 10% (0.46 dB) or more: smaller
 # gains at 64 px turned into losses at 192 px on views the fit never saw (biker level 7: +0.2 dB
 # fitted, -1.4 dB on the evaluation views; tools/bench/results/prefix-adjust-2026-12-07.md)
@@ -62,7 +62,7 @@ def _db(before: float, after: float) -> float:
 
 
 def cameras(scene, user_cameras=None) -> list:
-    """The fit's views: the user's (six, evenly spaced, scaled down) or three small rings."""
+    """The fit's views: the user's (four, evenly spaced, scaled down) or three small rings."""
     from refcodec.encoder.layering.pruning import _rings, downscaled
 
     total = sum(k for _, _, k in VIEWS)

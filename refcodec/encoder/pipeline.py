@@ -36,6 +36,9 @@ class EncodeOptions:
     # spread every prefix over the scene (spec A.1): the scorer ranks within grid cells
     # (refcodec.encoder.layering.importance.coverage)
     coverage: bool = True
+    # the layers' ranking when not pruning (spec A.6 item 5, A.10): "fast" the removal errors on the
+    # 6 small views of A.6 item 7, "full" on A.6's 32 views, None the view-independent scorer alone
+    rank: str | None = "fast"
     target_bytes: int | None = None    # rate control: overrides ``quality`` (spec A.3)
     progress: bool | None = None       # None: a bar only on a terminal
     disable: frozenset = frozenset()   # coding tools switched off (names in TOOLS), for ablation
@@ -158,10 +161,16 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
         scene = canonical_scene(scene)                  # spec A.5: the same Gaussians
     region = assign_regions(scene, o.regions)
     kept = report = None
-    if o.prune_psnr is not None:                        # spec A.6
+    prune_psnr, fast = o.prune_psnr, o.prune_fast
+    if o.rank not in (None, "fast", "full"):
+        raise ValueError(f"unknown ranking {o.rank!r}; choose fast, full or None")
+    if prune_psnr is None and o.rank is not None and scene.n:   # rank without removing (A.10)
+        from refcodec.encoder.layering.pruning import RANK_ONLY_PSNR
+        prune_psnr, fast = RANK_ONLY_PSNR, o.rank == "fast"
+    if prune_psnr is not None:                          # spec A.6
         from refcodec.encoder.layering.pruning import prune_by_render
-        kept, report = prune_by_render(scene, float(o.prune_psnr), o.views, progress=o.progress,
-                                       errors=o.prune_errors, **(dict(fast=True) if o.prune_fast else {}))
+        kept, report = prune_by_render(scene, float(prune_psnr), o.views, progress=o.progress,
+                                       errors=o.prune_errors, **(dict(fast=True) if fast else {}))
         scene, region = scene.subset(kept), region[kept]
     scorer = o.scorer
     render_layers = report is not None and scorer is opacity_area
@@ -405,7 +414,7 @@ def _margin_rule(scene, o: EncodeOptions) -> EncodeOptions:
     if not np.isfinite(margin):
         raise ValueError("the pruning margin must be a finite number of dB")
     plain = replace(o, prune_margin=None)
-    coded = decode(encode_scene(scene, replace(plain, distill_seconds=None, adjust=False))).scene  # coding error only
+    coded = decode(encode_scene(scene, replace(plain, distill_seconds=None, adjust=False, rank=None))).scene
     psnr = coded_psnr(_check_scene(scene), coded, o.views, **(dict(fast=True) if o.prune_fast else {}))
     return replace(plain, prune_psnr=psnr + margin) if np.isfinite(psnr) else plain  # lossless: keep all
 

@@ -337,7 +337,7 @@ def check_density(fm: FrontMatter, limits: Limits) -> None:
                     f"more than {limits.values_per_byte:g} decoded values a byte (spec 9.7; --trusted lifts it)")
 
 
-def build_front(info: dict, regions: list, toc: list, version: tuple = (S.VERSION_MAJOR, S.VERSION_MINOR)) -> bytes:
+def build_front(info: dict, regions: list, toc: list, version: tuple = S.BASE_VERSION) -> bytes:
     """Serialize fixed header + front + CRC. ``toc`` offsets must already be final. spec 3."""
     body = S.Front.build(dict(info=info, regions=regions, toc=toc))
     fl = S.FIXED_HEADER_SIZE + len(body) + 4
@@ -348,7 +348,7 @@ def build_front(info: dict, regions: list, toc: list, version: tuple = (S.VERSIO
 
 
 def assemble(info: dict, regions: list, toc: list, payloads: list,
-             version: tuple = (S.VERSION_MAJOR, S.VERSION_MINOR)) -> bytes:
+             version: tuple = S.BASE_VERSION) -> bytes:
     """Lay out a whole file: front, then present payloads contiguously in TOC order (spec 3.5).
 
     ``toc`` entries are dicts; their ``offset`` is assigned here (0 for absent ones). ``payloads``

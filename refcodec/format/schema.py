@@ -35,8 +35,9 @@ IntStream = Struct(
 # ---------------------------------------------------------------------------------------------
 # spec 3.1: the fixed header, 16 bytes, that starts every LGS file.
 MAGIC = b"\x89LGS\r\n\x1a\n"
-VERSION_MAJOR = 4            # what the reference encoder writes
-VERSION_MINOR = 0
+VERSION_MAJOR = 4            # the newest version the reference encoder writes: 4.1 when a file uses
+VERSION_MINOR = 1            # a 4.1 tool (spec 8.6), else 4.0 (BASE_VERSION), spec 10
+BASE_VERSION = (4, 0)        # the version of a file that uses no tool of a later minor
 READABLE_MAJORS = (2, 3, 4)  # spec 10: every version the spec still lists
 # spec 10: named version gates, the first version whose files may use each tool
 GATE_RESIDUAL_CONTEXTS = (3, 0)   # spec 5.3.5: attributes flags bit 1, ChannelCoding thresholds

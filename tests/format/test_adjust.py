@@ -57,7 +57,8 @@ def files():
     scene = make_scene(1500, sh_degree=1, seed=5, objects=1)
     lo, hi = object_boxes(1)[0]
     obj = RegionSpec("object1", "box", [*map(float, lo), *map(float, hi)])
-    plain = encode_scene(scene, EncodeOptions(layers=4, overcomplete=8, regions=[obj], progress=False, adjust=False))
+    plain = encode_scene(scene, EncodeOptions(layers=4, overcomplete=8, regions=[obj], progress=False, adjust=False,
+                                              rank=None))
     table = {(l, r): (-1.0 - 0.25 * l - 0.5 * r, 2.0 - 0.5 * l) for l in (1, 2, 3) for r in (0, 1)}
     return plain, add_adjustments(plain, table), table
 

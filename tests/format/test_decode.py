@@ -66,7 +66,8 @@ def test_roundtrip_within_quantization(sh):
 def test_roundtrip_random_scenes(n, sh, seed, dup, layers, quality):
     scene = make_scene(n, sh_degree=sh, seed=seed, duplicates=dup)
     data, order = encode_scene_with_order(
-        scene, EncodeOptions(adjust=False, layers=layers[0], overcomplete=layers[1], quality=quality, progress=False))
+        scene, EncodeOptions(adjust=False, rank=None, layers=layers[0], overcomplete=layers[1], quality=quality,
+                             progress=False))
     assert_roundtrip(scene, data, order)
 
 
@@ -402,9 +403,9 @@ def golden_files():
     # without the prefix adjustments: their values come from float renders (spec A.10), which
     # need not be bit-identical across CPUs; their layout is pinned by the conformance cases
     a = encode_scene(make_scene(2000, sh_degree=0, seed=11, duplicates=0.03),
-                     EncodeOptions(progress=False, adjust=False))
+                     EncodeOptions(progress=False, adjust=False, rank=None))
     b = encode_scene(make_scene(700, sh_degree=3, seed=12),
-                     EncodeOptions(layers=4, overcomplete=8, quality="medium", progress=False, adjust=False))
+                     EncodeOptions(layers=4, overcomplete=8, quality="medium", progress=False, adjust=False, rank=None))
     return {("sh0", 2000): a, ("sh3", 700): b}
 
 

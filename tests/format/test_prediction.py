@@ -198,8 +198,9 @@ def test_each_tool_can_be_switched_off(tool):
     scene, opts = TOOL_SCENES.get(tool, lambda: (make_scene(1500, sh_degree=1, seed=5, duplicates=0.05),
                                                  dict(layers=4, overcomplete=8, quality="2")))()
     opts = dict(opts, progress=False)
-    on, order = encode_scene_with_order(scene, EncodeOptions(adjust=False, **opts))
-    off, order_off = encode_scene_with_order(scene, EncodeOptions(adjust=False, **opts, disable=frozenset({tool})))
+    on, order = encode_scene_with_order(scene, EncodeOptions(adjust=False, rank=None, **opts))
+    off, order_off = encode_scene_with_order(scene, EncodeOptions(adjust=False, rank=None, **opts,
+                                                                  disable=frozenset({tool})))
     assert on != off, f"switching {tool} off left the file unchanged"
     a, b = decode(on).scene, decode(off).scene
     assert np.array_equal(order, order_off)
@@ -220,16 +221,16 @@ def test_each_tool_can_be_switched_off(tool):
 
 def test_quality_levels_and_tilt():
     scene = make_scene(3000, sh_degree=0, seed=9)
-    sizes = [len(encode_scene_with_order(scene, EncodeOptions(adjust=False, quality=q, progress=False))[0])
+    sizes = [len(encode_scene_with_order(scene, EncodeOptions(adjust=False, rank=None, quality=q, progress=False))[0])
              for q in ("max", "high", "2", "low", "preview", "10")]
     assert sizes == sorted(sizes, reverse=True)
-    res = decode(encode_scene_with_order(scene, EncodeOptions(adjust=False, quality="3", progress=False))[0])
+    res = decode(encode_scene_with_order(scene, EncodeOptions(adjust=False, rank=None, quality="3", progress=False))[0])
     steps = {u.layer: u.steps for u in res.units}
     assert steps[8][1] == 2 * steps[1][1] and steps[8][0] == steps[1][0]     # tilt, opacity kept
     with pytest.raises(ValueError):
         EncodeOptions(quality="nonsense") and encode_scene_with_order(scene, EncodeOptions(quality="nonsense"))
     with pytest.raises(ValueError):
-        encode_scene_with_order(scene, EncodeOptions(adjust=False, disable=frozenset({"magic"})))
+        encode_scene_with_order(scene, EncodeOptions(adjust=False, rank=None, disable=frozenset({"magic"})))
 
 
 def _heteroscedastic_unit(rng, n, C):

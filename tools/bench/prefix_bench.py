@@ -42,16 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # encoder variants: name -> keyword arguments of EncodeOptions (besides layers)
 VARIANTS = {
-    "default": {},                                               # coverage layering + adjustments
-    "plain": {"coverage": False, "adjust": False},               # the 4.0 encoder of 2026-12-02
-    "adjust-only": {"coverage": False},                          # adjustments (spec 8.6, A.10) alone
+    "default": {},                         # fast render ranking, coverage order, adjustments (A.10)
+    "plain": {"rank": None, "coverage": False, "adjust": False},  # the 4.0 encoder of 2026-12-02
+    "proxy": {"rank": None},               # the view-independent score with coverage and adjustments
+    "rank": {"rank": "full"},              # the ranking of A.6's 32 views instead of 6 small ones
     "prune": {"prune_margin": 12.0},
-    # the removal-error ranking of spec A.6 item 5 without removing anything (a check PSNR no
-    # removal reaches): ranking and layer tilt, then coverage and adjustments
-    "rank": {"prune_psnr": 1000.0},
-    "rank-plain": {"prune_psnr": 1000.0, "coverage": False, "adjust": False},
-    "rank-adjust-only": {"prune_psnr": 1000.0, "coverage": False},
-    "distill": {"distill_seconds": 120.0, "coverage": False, "adjust": False},        # spec A.8
+    "distill": {"distill_seconds": 120.0, "rank": None, "coverage": False, "adjust": False},  # spec A.8
     "prune+distill": {"prune_margin": 12.0, "distill_seconds": 120.0, "coverage": False, "adjust": False},
 }
 EVAL_RINGS = ((5.0, 17.0), (42.0, 31.0))   # (elevation, azimuth offset) degrees

@@ -244,7 +244,7 @@ def test_margin_rule_prunes_to_the_coded_error_plus_the_margin(monkeypatch):
     monkeypatch.setattr(pruning, "prune_by_render", spy)
     opts = dict(quality="low", views=cams, progress=False)
     data, order = encode_scene_with_order(scene, EncodeOptions(adjust=False, prune_margin=5.0, **opts))
-    plain = decode(encode_scene(scene, EncodeOptions(adjust=False, quality="low", progress=False))).scene
+    plain = decode(encode_scene(scene, EncodeOptions(adjust=False, rank=None, quality="low", progress=False))).scene
     (db,) = seen
     assert db == pytest.approx(pruning.coded_psnr(scene, plain, cams) + 5.0)
     assert data == encode_scene(scene, EncodeOptions(adjust=False, prune_psnr=db, **opts))
