@@ -111,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--no-adjust", action="store_true",
                    help="leave out the prefix adjustments (spec 8.6, A.10: each level's scale floor and "
                         "opacity offset, fitted on renders, so that a cut download covers the whole "
-                        "scene; they cost about 31 bytes a level and 35-50 s on a 150k-Gaussian scene "
+                        "scene; they cost about 31 bytes a level and 25-40 s on a 150k-Gaussian scene "
                         "on 2 cores): a 4.0 file, encoded fast")
     e.add_argument("--cameras", default=None, metavar="PATH",
                    help="views for pruning and for click regions: a 3DGS cameras.json or a COLMAP text "

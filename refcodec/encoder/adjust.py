@@ -63,13 +63,8 @@ def _db(before: float, after: float) -> float:
 
 def cameras(scene, user_cameras=None) -> list:
     """The fit's views: the user's (four, evenly spaced, scaled down) or three small rings."""
-    from refcodec.encoder.layering.pruning import _rings, downscaled
-
-    total = sum(k for _, _, k in VIEWS)
-    if user_cameras:
-        step = max(1, len(user_cameras) // total)
-        return [downscaled(c, SIZE) for c in list(user_cameras)[::step][:total]]
-    return _rings(scene.positions, VIEWS, SIZE, (0.0, -1.0, 0.0))
+    from refcodec.encoder.layering.pruning import small_views
+    return small_views(scene.positions, VIEWS, SIZE, user_cameras)
 
 
 def initial_floor(positions: np.ndarray) -> float:

@@ -138,13 +138,8 @@ def apply_lattice(steps: np.ndarray, lattice: dict | None) -> np.ndarray:
 
 def rd_cameras(scene, cameras=None) -> list:
     """The model's views: the user's (every few, scaled down to RD_SIZE) or two small rings."""
-    from refcodec.encoder.layering.pruning import _rings, downscaled
-
-    total = sum(k for _, _, k in RD_VIEWS)
-    if cameras:
-        step = max(1, len(cameras) // total)
-        return [downscaled(c, RD_SIZE) for c in list(cameras)[::step][:total]]
-    return _rings(scene.positions, RD_VIEWS, RD_SIZE, (0.0, -1.0, 0.0))
+    from refcodec.encoder.layering.pruning import small_views
+    return small_views(scene.positions, RD_VIEWS, RD_SIZE, cameras)
 
 
 def _entropy_bits(q: np.ndarray) -> float:

@@ -79,6 +79,16 @@ def _rings(positions, rings, size: int, up) -> list:
     return cams
 
 
+def small_views(positions, rings, size: int, user_cameras=None) -> list:
+    """A few small views: the user's cameras (as many as ``rings`` hold, evenly spaced, scaled down
+    to ``size``) or the orbit ``rings`` ((elevation, azimuth offset, views), ...) at ``size`` px."""
+    total = sum(k for _, _, k in rings)
+    if user_cameras:
+        step = max(1, len(user_cameras) // total)
+        return [downscaled(c, size) for c in list(user_cameras)[::step][:total]]
+    return _rings(positions, rings, size, UP)
+
+
 def ranking_cameras(positions, size: int = RANK_SIZE, up=UP) -> list:
     return _rings(positions, RANK_RINGS, size, up)
 
