@@ -29,6 +29,11 @@ EVALUATIONS = 10            # Nelder-Mead evaluations a level
 # fitted, -1.4 dB on the evaluation views; tools/bench/results/prefix-adjust-2026-12-07.md)
 MIN_GAIN = 0.10
 ENTRY_BYTES = S.MIN_TOC_ENTRY_SIZE + S.ADJUSTMENT_SIZE    # one adjustment: TOC entry and payload
+# levels whose prefix holds more than this fraction of the Gaussians are not fitted: there the
+# prefix is dense enough that the measured gains on unseen views were within +-0.8 dB
+# (tools/bench/results/prefix-study-2026-12-07.md, levels 6-7), and those levels cost most of
+# the fit's renders (a render's cost grows with the Gaussians)
+MAX_FRACTION = 1.0 / 3.0
 
 
 @dataclass
@@ -116,7 +121,9 @@ def fit(data: bytes, teacher, user_cameras=None, progress: bool | None = None) -
                disable=None if progress is None else not progress)
     for level in bar:
         coarse = decode(data, levels=[level] * R, adjust=False).scene
-        if coarse.n == 0 or coarse.n == front.info.total_gaussians:
+        if coarse.n > MAX_FRACTION * front.info.total_gaussians:
+            break
+        if coarse.n == 0:
             continue
         base = mse(coarse)
         if prev is None:                    # coarsest level: from the gaps between Gaussians
