@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from refcodec.format.errors import printable
 from refcodec.format.front import Limits, read_front
-from refcodec.format.schema import ANCILLARY_NAMES, KIND_NAMES, QUALITY_NAMES, SEG_FLAG_ABSENT, SOURCE_KINDS
+from refcodec.format.adjust import payload_values
+from refcodec.format.schema import (
+    ANCILLARY_NAMES, GATE_PREFIX_ADJUSTMENT, KIND_ADJUSTMENT, KIND_NAMES, QUALITY_NAMES, SEG_FLAG_ABSENT, SOURCE_KINDS,
+)
 
 
 def describe(data: bytes) -> dict:
@@ -44,6 +47,14 @@ def describe(data: bytes) -> dict:
         cum.append(dict(level=layer, bytes=acc,
                         gaussians=sum(sum(r.counts[:layer]) for r in fm.regions),
                         present_gaussians=sum(sum(c[:layer]) for c in present_counts)))
+    # spec 8.6: the prefix adjustments (read from the data when present; None when invalid)
+    adjustments = []
+    if tuple(fm.version) >= GATE_PREFIX_ADJUSTMENT:
+        for e in fm.toc:
+            if e.kind == KIND_ADJUSTMENT and not e.flags & SEG_FLAG_ABSENT and e.offset + e.length <= len(data):
+                vals = payload_values(bytes(data[e.offset: e.offset + e.length]))
+                adjustments.append(dict(layer=e.layer, region=e.region, scale_floor=None if vals is None
+                                        else float(vals[0]), opacity_offset=None if vals is None else float(vals[1])))
     return dict(
         version=f"{fm.version[0]}.{fm.version[1]}",
         file_bytes=len(data),
@@ -63,7 +74,7 @@ def describe(data: bytes) -> dict:
                       counts=list(r.counts), present=present_counts[i], absent=absent_counts[i],
                       beyond_end=cut_counts[i]) for i, r in enumerate(fm.regions)],
         bytes_per_layer=by_layer, bytes_per_region=by_region, bytes_per_kind=by_kind,
-        levels=cum, segments=segments,
+        levels=cum, segments=segments, adjustments=adjustments,
     )
 
 
@@ -94,6 +105,11 @@ def format_text(d: dict) -> str:
     for c in d["levels"]:
         lines.append(f"  {c['level']:>3}  {c['bytes']:>16,}  {c['gaussians']:>20,}"
                      + (f"  {c['present_gaussians']:>7,}" if held else ""))
+    if d.get("adjustments"):
+        lines += ["", "prefix adjustments (spec 8.6): level, region: log-scale floor, opacity offset"]
+        for a in d["adjustments"]:
+            v = "invalid" if a["scale_floor"] is None else f"{a['scale_floor']:.3f}, {a['opacity_offset']:+.3f}"
+            lines.append(f"  {a['layer']:>3}  {a['region']:>3}: {v}")
     lines += ["", "bytes per kind: " + ", ".join(f"{k} {v:,}" for k, v in d["bytes_per_kind"].items()),
               "bytes per region: " + ", ".join(f"{printable(k, 60)} {v:,}" for k, v in d["bytes_per_region"].items())]
     missing = sum(1 for s in d["segments"] if not s["present"])

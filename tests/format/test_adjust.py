@@ -172,3 +172,14 @@ def test_cli_decode_no_adjust(files, tmp_path):
     assert np.array_equal(r.scales, decode(plain, [2, 2]).scene.scales)
     assert np.array_equal(a.scales, decode(adj, [2, 2]).scene.scales)
     assert not np.array_equal(a.scales, r.scales) and not np.array_equal(a.opacity, r.opacity)
+
+
+def test_info_lists_the_adjustments(files):
+    from refcodec.info import describe, format_text
+
+    plain, adj, table = files
+    d = describe(adj)
+    got = {(a["layer"], a["region"]): (a["scale_floor"], a["opacity_offset"]) for a in d["adjustments"]}
+    assert got == {k: (float(np.float32(f)), float(np.float32(o))) for k, (f, o) in table.items()}
+    assert "prefix adjustments (spec 8.6)" in format_text(d) and "adjustment" in d["bytes_per_kind"]
+    assert describe(plain)["adjustments"] == []
