@@ -95,13 +95,17 @@ def _parser() -> argparse.ArgumentParser:
                         "fixed coupling of A.3 (presets and --target-bytes go through it)")
     e.add_argument("--prune-psnr", type=float, default=None, metavar="DB",
                    help="--prune to a fixed check-view PSNR of DB instead of a margin")
-    e.add_argument("--rank", choices=["fast", "full", "none"], default="fast",
+    e.add_argument("--stream", action="store_true",
+                   help="a file meant to be streamed or cut (spec A.10): layers ranked from 6 small renders, "
+                        "spread over the scene, and the 4.1 prefix adjustments, so that every prefix covers "
+                        "the scene (slower: biker 17 s instead of 2 s on 2 cores)")
+    e.add_argument("--rank", choices=["fast", "full", "none"], default=None,
                    help="how the layers are ranked when not pruning (spec A.6 item 5, A.10): removal errors "
-                        "rendered from 6 small views (fast), from 32 views (full: as slow as --prune), or the "
-                        "view-independent score alone (none)")
+                        "rendered from 6 small views (fast; --stream's), from 32 views (full: as slow as "
+                        "--prune), or the view-independent score alone (none; the default)")
     e.add_argument("--no-coverage", action="store_true",
-                   help="plain importance order of the layers (spec A.1) instead of spreading every prefix "
-                        "over the scene")
+                   help="with --stream: the plain importance order of the layers (spec A.1) instead of "
+                        "spreading every prefix over the scene")
     e.add_argument("--distill", action="store_true",
                    help="progressive distillation (spec A.8, RecastGS Eq. 4): fine-tune the low levels' "
                         "Gaussians so that each prefix renders like the whole scene (changes the full "
@@ -109,10 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--distill-seconds", type=float, default=None, metavar="S",
                    help="--distill with this time budget instead of 120 s")
     e.add_argument("--no-adjust", action="store_true",
-                   help="leave out the prefix adjustments (spec 8.6, A.10: each level's scale floor and "
-                        "opacity offset, fitted on renders, so that a cut download covers the whole "
-                        "scene; they cost about 31 bytes a level and 25-40 s on a 150k-Gaussian scene "
-                        "on 2 cores): a 4.0 file, encoded fast")
+                   help="with --stream: leave out the prefix adjustments (spec 8.6, A.10: each level's scale "
+                        "floor and opacity offset, fitted on renders, so that a cut download covers the "
+                        "whole scene; about 31 bytes a level and 11 s on a 150k-Gaussian scene on 2 "
+                        "cores): a 4.0 file")
     e.add_argument("--cameras", default=None, metavar="PATH",
                    help="views for pruning and for click regions: a 3DGS cameras.json or a COLMAP text "
                         "model folder (default: orbit rings around the scene)")
@@ -304,8 +308,10 @@ def _cmd_encode(a) -> int:
                          prune_margin=margin, views=cams, distill_seconds=distill_s,
                          disable=frozenset(t for t in a.disable.split(",") if t), regions=specs,
                          region_quality=parse_roi_quality(a.roi_quality), progress=None if not a.quiet else False,
-                         rd=a.rd, prune_fast=a.prune_fast, adjust=not a.no_adjust, coverage=not a.no_coverage,
-                         rank=None if a.rank == "none" else a.rank)
+                         rd=a.rd, prune_fast=a.prune_fast, adjust=a.stream and not a.no_adjust,
+                         coverage=a.stream and not a.no_coverage,
+                         rank=(("fast" if a.stream else None) if a.rank is None
+                               else None if a.rank == "none" else a.rank))
     data, order = encode_scene_with_order(scene, opts)
     t2 = time.perf_counter()
     _write_atomic(a.output, lambda p: Path(p).write_bytes(data))

@@ -178,18 +178,19 @@ def test_decode_report_and_encode_json(tmp_path, ply, capsys):
     assert "checksum" in capsys.readouterr().err
 
 
-def test_encode_rank_keeps_every_gaussian_and_adjusts(tmp_path, ply, capsys):
-    """The default encode: layers from the fast render ranking, nothing removed, the 4.1
-    adjustments (spec A.6 item 5, A.10); --rank none --no-adjust --no-coverage: the plain 4.0 encoder."""
+def test_encode_stream_ranks_spreads_and_adjusts(tmp_path, ply, capsys):
+    """--stream: layers from the fast render ranking (or --rank full), nothing removed, the 4.1
+    adjustments (spec A.10); without it, and with --stream --no-adjust, a 4.0 file."""
     from refcodec.format.front import read_front
 
     path, scene = ply
     out = tmp_path / "r.lgs"
-    for rank in ("fast", "full"):
-        assert main(["encode", str(path), str(out), "--rank", rank, "--layers", "4", "--overcomplete", "8",
+    for extra in ([], ["--rank", "full"]):
+        assert main(["encode", str(path), str(out), "--stream", *extra, "--layers", "4", "--overcomplete", "8",
                      "--quiet"]) == 0
         fm = read_front(out.read_bytes())
         assert fm.info.total_gaussians == scene.n and fm.version == (4, 1)
         assert any(e.kind == 0x81 for e in fm.toc)
-    assert main(["encode", str(path), str(out), "--no-adjust", "--no-coverage", "--rank", "none", "--quiet"]) == 0
-    assert read_front(out.read_bytes()).version == (4, 0)
+    for args in ([], ["--stream", "--no-adjust", "--no-coverage", "--rank", "none"], ["--rank", "fast"]):
+        assert main(["encode", str(path), str(out), *args, "--quiet"]) == 0
+        assert read_front(out.read_bytes()).version == (4, 0)

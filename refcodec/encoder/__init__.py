@@ -9,7 +9,8 @@ makes a file from a scene. Nothing in ``refcodec.format`` imports from here.
 | `geometry.py` | geometry method per unit: Morton gaps or octree (A.4) |
 | `attributes.py` | predictions, residual contexts, SH-rest references (A.2, A.4) |
 | `layering/` | which layer each Gaussian goes to; render-based pruning (A.1, A.6) |
+| `adjust.py` | the prefix adjustments of a 4.1 file, fitted on renders (A.10) |
 """
-from refcodec.encoder.pipeline import TOOLS, EncodeOptions, encode_scene, encode_scene_with_order
+from refcodec.encoder.pipeline import STREAM, TOOLS, EncodeOptions, encode_scene, encode_scene_with_order
 
-__all__ = ["TOOLS", "EncodeOptions", "encode_scene", "encode_scene_with_order"]
+__all__ = ["STREAM", "TOOLS", "EncodeOptions", "encode_scene", "encode_scene_with_order"]

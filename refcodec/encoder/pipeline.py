@@ -34,11 +34,11 @@ class EncodeOptions:
     regions: list = field(default_factory=list)  # RegionSpec, in order (region 1, 2, ...)
     scorer: object = opacity_area
     # spread every prefix over the scene (spec A.1): the scorer ranks within grid cells
-    # (refcodec.encoder.layering.importance.coverage)
-    coverage: bool = True
+    # (refcodec.encoder.layering.importance.coverage); part of STREAM
+    coverage: bool = False
     # the layers' ranking when not pruning (spec A.6 item 5, A.10): "fast" the removal errors on the
     # 6 small views of A.6 item 7, "full" on A.6's 32 views, None the view-independent scorer alone
-    rank: str | None = "fast"
+    rank: str | None = None
     target_bytes: int | None = None    # rate control: overrides ``quality`` (spec A.3)
     progress: bool | None = None       # None: a bar only on a terminal
     disable: frozenset = frozenset()   # coding tools switched off (names in TOOLS), for ablation
@@ -65,8 +65,13 @@ class EncodeOptions:
     prune_fast: bool = False
     # prefix adjustment (spec 8.6, A.10; version 4.1): each level's scale floor and opacity offset
     # fitted on renders and written as ancillary segments, so that a prefix covers the scene
-    # (about 300 renders at 64 px; False: a 4.0 file, no renders)
-    adjust: bool = True
+    # (about 300 renders at 64 px; False: a 4.0 file, no renders); part of STREAM
+    adjust: bool = False
+
+
+# spec A.10: the encoder choices for files meant to be streamed or cut (`refcodec encode --stream`):
+# prefixes that cover the scene, at the cost of encode time (biker: 17 s instead of 2 s)
+STREAM = dict(coverage=True, rank="fast", adjust=True)
 
 
 # Coding tools the encoder may use; each can be switched off for ablation studies.

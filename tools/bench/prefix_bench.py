@@ -42,13 +42,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # encoder variants: name -> keyword arguments of EncodeOptions (besides layers)
 VARIANTS = {
-    "default": {},                         # fast render ranking, coverage order, adjustments (A.10)
-    "plain": {"rank": None, "coverage": False, "adjust": False},  # the 4.0 encoder of 2026-12-02
-    "proxy": {"rank": None},               # the view-independent score with coverage and adjustments
-    "rank": {"rank": "full"},              # the ranking of A.6's 32 views instead of 6 small ones
+    "default": {},                         # the default encoder (the 4.0 encoder of 2026-12-02)
+    "stream": {"coverage": True, "rank": "fast", "adjust": True},   # --stream (spec A.10)
+    "proxy": {"coverage": True, "adjust": True},                   # --stream --rank none
+    "rank": {"coverage": True, "rank": "full", "adjust": True},     # --stream --rank full
     "prune": {"prune_margin": 12.0},
-    "distill": {"distill_seconds": 120.0, "rank": None, "coverage": False, "adjust": False},  # spec A.8
-    "prune+distill": {"prune_margin": 12.0, "distill_seconds": 120.0, "coverage": False, "adjust": False},
+    "distill": {"distill_seconds": 120.0},                         # spec A.8
+    "prune+distill": {"prune_margin": 12.0, "distill_seconds": 120.0},
 }
 EVAL_RINGS = ((5.0, 17.0), (42.0, 31.0))   # (elevation, azimuth offset) degrees
 
@@ -307,7 +307,7 @@ def _commit() -> tuple[str, bool]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("scenes", nargs="+")
-    ap.add_argument("--variants", default="default,prune", help=f"comma list of {', '.join(VARIANTS)}")
+    ap.add_argument("--variants", default="default,stream", help=f"comma list of {', '.join(VARIANTS)}")
     ap.add_argument("--layers", type=int, default=8)
     ap.add_argument("--size", type=int, default=192)
     ap.add_argument("--views", type=int, default=8)
