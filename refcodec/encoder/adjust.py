@@ -105,7 +105,7 @@ def fit(data: bytes, teacher, user_cameras=None, progress: bool | None = None) -
 
     t0 = time.perf_counter()
     front = read_front(data)
-    L, R = front.info.num_layers, front.info.num_regions
+    L = front.info.num_layers
     report = AdjustReport()
     if L < 2 or teacher.n == 0:
         return report
@@ -116,11 +116,12 @@ def fit(data: bytes, teacher, user_cameras=None, progress: bool | None = None) -
         views = _renders(scene, cams) if scene.n else [np.zeros_like(r) for r in ref]
         return float(np.mean([np.mean((a - b) ** 2) for a, b in zip(ref, views)]))
 
+    full = decode(data, front=front, adjust=False)      # each level's prefix is a subset, in order
     prev = None
     bar = tqdm(range(1, L), desc="prefix adjustment", unit="level", leave=False,
                disable=None if progress is None else not progress)
     for level in bar:
-        coarse = decode(data, levels=[level] * R, adjust=False).scene
+        coarse = full.scene.subset(full.layer <= level)
         if coarse.n > MAX_FRACTION * front.info.total_gaussians:
             break
         if coarse.n == 0:

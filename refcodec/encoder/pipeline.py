@@ -1,6 +1,7 @@
 """The LGS encoder: scene -> layers x regions -> coded segments -> file (spec 3, 5, 6, 7)."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -403,7 +404,6 @@ def _with_adjustments(plan: _Plan, data: bytes) -> bytes:
         return data
     report = fit(data, plan.scene, plan.options.views, progress=plan.options.progress)
     plan.adjust = report
-    import sys
     if plan.options.progress or (plan.options.progress is None and sys.stderr.isatty()):
         print(report.summary(), file=sys.stderr)          # what it did, beside the progress bars
     table = report.table()

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from refcodec.cli import warn_problems, write_report
+from refcodec.cli import _parse_roi_levels, warn_problems, write_report
 from refcodec.stream.remote import DEFAULT_MAX_REQUESTS, RemoteLGS
 from refcodec.stream.source import is_url
 
@@ -81,8 +81,6 @@ def decode_streamed(a) -> int:
     remote = _remote(a, None if budgeted else a.max_bytes)
     with remote:
         front = remote.open()
-        from refcodec.cli import _parse_roi_levels
-
         levels = resolve_levels(front, a.level, _parse_roi_levels(a.roi))
         if priority:                                         # the named regions' layers first
             from refcodec.format.decode import budget_levels

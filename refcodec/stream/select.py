@@ -59,13 +59,11 @@ def parse_view(text: str) -> View:
 
 
 def unit_bytes(front: FrontMatter) -> dict:
-    """(layer, region) -> bytes of the unit's critical and adjustment segments (spec 8.6)."""
-    from refcodec.format.decode import adjustment_segments
+    """(layer, region) -> bytes a client fetches for the unit: its critical and adjustment segments
+    (``refcodec.format.decode.unit_bytes``), 0 for a unit whose segments are absent (nothing to fetch)."""
+    from refcodec.format.decode import unit_bytes as present_bytes
 
-    out = {}
-    for u in front.units:
-        out[u.layer, u.region] = sum(front.toc[i].length for i in list(u.critical) + adjustment_segments(front, u))
-    return out
+    return {k: b or 0 for k, b in present_bytes(front).items()}
 
 
 def region_weights(front: FrontMatter, view: View, samples: dict | None = None) -> np.ndarray:
