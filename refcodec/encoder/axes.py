@@ -8,7 +8,13 @@ The encoder picks one representative by a fixed rule:
 
 1. the axes are ordered by decreasing scale (ties keep their input order);
 2. of the 4 rotations that keep this order (the identity and the half turns about each axis),
-   the one whose quaternion has the largest |w| (the one closest to the identity), then w >= 0.
+   the one whose quaternion has the largest |w| (the one closest to the identity), then w >= 0;
+3. *twist*: when two scales are equal, the Gaussian is a body of revolution about the third axis
+   and any rotation about that axis (a twist) keeps it; of all those rotations, combined with the
+   half turns of step 2, the one with the largest w again, which is the one whose quaternion has
+   a zero component on that axis (mesh-converted splats, discs with two equal scales, then code
+   one rotation component fewer, and neighbours on a smooth surface get similar quaternions).
+   All three equal: the identity.
 
 ``canonical_axes`` computes it in O(n); ``canonical_axes_reference`` tries all 24 group elements
 per Gaussian and is the plain statement of the rule (tests compare the two).
@@ -94,7 +100,35 @@ def canonical_axes(rotations: np.ndarray, scales: np.ndarray) -> tuple[np.ndarra
     k = np.argmax(np.abs(q), axis=1)
     q = quat_mul(q, FLIPS[k])
     q = np.where(q[:, :1] < 0, -q, q)
-    return q, np.take_along_axis(s, order, axis=1)
+    s = np.take_along_axis(s, order, axis=1)
+    return _untwist(q, s), s
+
+
+def _zero_twist(q: np.ndarray, c: int) -> np.ndarray:
+    """q times the rotation about axis c - 1 (component c of the quaternion) that zeroes that
+    component: w becomes hypot(w, q_c) >= 0, the largest w of all such products."""
+    r = np.hypot(q[:, 0], q[:, c])
+    safe = np.where(r > 0, r, 1.0)
+    t = np.zeros_like(q)
+    t[:, 0] = np.where(r > 0, q[:, 0] / safe, 1.0)
+    t[:, c] = np.where(r > 0, -q[:, c] / safe, 0.0)
+    out = quat_mul(q, t)
+    out[:, c] = 0.0                                   # exactly, not up to rounding
+    return out
+
+
+def _untwist(q: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Rule 3 of the module docstring on canonical (q, decreasing s)."""
+    q = q.copy()
+    for c, tie in ((3, s[:, 0] == s[:, 1]), (1, s[:, 1] == s[:, 2])):
+        rows = np.flatnonzero(tie)
+        if not rows.size:
+            continue
+        a = _zero_twist(q[rows], c)
+        b = _zero_twist(quat_mul(q[rows], FLIPS[3 if c == 1 else 1]), c)   # the axis reversed
+        q[rows] = np.where(b[:, :1] > a[:, :1], b, a)
+    q[(s[:, 0] == s[:, 1]) & (s[:, 1] == s[:, 2])] = (1.0, 0.0, 0.0, 0.0)
+    return q
 
 
 def canonical_axes_reference(rotations: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,8 +144,29 @@ def canonical_axes_reference(rotations: np.ndarray, scales: np.ndarray) -> tuple
             c = quat_mul(q, g)
             if best is None or abs(c[0]) > abs(best[0]) + 1e-15:
                 best = c
-        out_q[i] = best if best[0] >= 0 else -best
-        out_s[i] = s[list(want)]
+        best = best if best[0] >= 0 else -best
+        ss = s[list(want)]
+        if ss[0] == ss[1] == ss[2]:
+            best = np.array([1.0, 0.0, 0.0, 0.0])
+        else:
+            # a tie: the axis c of revolution; for each half turn f, the twist about c maximizing w
+            # is hypot(w, q_c) (w' = w cos(t/2) - q_c sin(t/2)); the best f's, twisted to q_c = 0
+            c = 3 if ss[0] == ss[1] else 1 if ss[1] == ss[2] else 0
+            if c:
+                top = None
+                for f in FLIPS:
+                    g = quat_mul(best, f)
+                    r = float(np.hypot(g[0], g[c]))
+                    if top is None or r > top[0] + 1e-15:
+                        top = (r, g)
+                r, g = top
+                tw = np.array([1.0, 0.0, 0.0, 0.0])
+                if r > 0:
+                    tw[0], tw[c] = g[0] / r, -g[c] / r
+                best = quat_mul(g, tw)
+                best[c] = 0.0
+        out_q[i] = best
+        out_s[i] = ss
     return out_q, out_s
 
 

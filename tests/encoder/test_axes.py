@@ -62,3 +62,34 @@ def test_ties_and_degenerate_rotations():
     qq = np.where(np.linalg.norm(q, axis=1, keepdims=True) > 0, q, [1.0, 0, 0, 0])  # zero -> identity
     np.testing.assert_allclose(covariances(a, b), covariances(qq, s), atol=1e-9)
     assert canonical_axes(np.zeros((0, 4)), np.zeros((0, 3)))[0].shape == (0, 4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 200))
+def test_twist_of_bodies_of_revolution(seed, n):
+    """Rule 3: two equal scales leave a rotation about the third axis free; the representative
+    has a zero quaternion component on that axis, the largest w of all equivalent rotations,
+    and the same covariance (fast rule against the reference, ties of every kind)."""
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(n, 4))
+    s = rng.normal(size=(n, 3))
+    kind = rng.integers(0, 4, size=n)                     # none, 0=1, 1=2, all three equal
+    s[kind == 1, 1] = s[kind == 1, 0]
+    s[kind == 2, 2] = s[kind == 2, 1]
+    s[kind == 3] = s[kind == 3, :1]
+    a, b = canonical_axes(q, s)
+    c, d = canonical_axes_reference(q, s)
+    assert np.array_equal(b, d)
+    np.testing.assert_allclose(a, c, atol=1e-12)
+    np.testing.assert_allclose(covariances(a, b), covariances(q, s), rtol=1e-9, atol=1e-9 * np.exp(2 * s).max())
+    top = (b[:, 0] == b[:, 1]) & (b[:, 1] != b[:, 2])
+    low = (b[:, 1] == b[:, 2]) & (b[:, 0] != b[:, 1])
+    assert (a[top, 3] == 0).all() and (a[low, 1] == 0).all()
+    assert (a[(b[:, 0] == b[:, 2])] == [1, 0, 0, 0]).all()
+    # no twist or half turn gets closer to the identity: w = hypot(w, q_c) for each flip
+    for f in FLIPS:
+        g = quat_mul(a, f)
+        assert (np.hypot(g[top, 0], g[top, 3]) <= a[top, 0] + 1e-12).all()
+        assert (np.hypot(g[low, 0], g[low, 1]) <= a[low, 0] + 1e-12).all()
+    a2, b2 = canonical_axes(a, b)                          # a fixed point
+    np.testing.assert_allclose(a2, a, atol=1e-12)

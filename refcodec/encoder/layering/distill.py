@@ -94,7 +94,7 @@ def level_weights(layers: int, full_weight: float = FULL_WEIGHT) -> np.ndarray:
 def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SECONDS,
             size: int = DEFAULT_SIZE, weights=None, full_weight: float = FULL_WEIGHT,
             reach: int | None = REACH, anchor: float = ANCHOR, max_fraction: float = MAX_FRACTION,
-            lr_scale: float = LR_SCALE,
+            lr_scale: float = LR_SCALE, freeze: tuple = (), per_level: bool = False,
             device=None, progress: bool | None = None, seed: int = 0, steps: int | None = None):
     """The distilled scene (same Gaussians, same order, new parameters) and a DistillReport.
 
@@ -104,11 +104,14 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
     whose full-level renders cost the whole scene per step). ``anchor``: weight of
     ``mean((theta - theta_0)^2)`` over the trained Gaussians (positions in units of the
     scene's extent), a cheap stand-in for the levels left out. ``max_fraction``: only stages
-    whose G<=i holds at most this fraction of the scene run.
+    whose G<=i holds at most this fraction of the scene run. ``freeze``: parameter groups left
+    as they are ("means", "log_scales", "quats", "opacity_logits", "sh"). ``per_level``: also
+    return, as a third value, {i: the scene G<=i as stage i left it} for every stage that ran
+    (option (b) of spec A.8: one distilled model per level; with ``reach=0`` stage i is Eq. 4
+    of level i alone).
     """
     import torch
 
-    from refcodec.format.scene import Scene
     from refcodec.render import GaussianTensors, gsplat_available
 
     t_start = time.perf_counter()
@@ -118,8 +121,9 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
     L = int(layer.max()) if layer.size else 0
     cams = distill_cameras(scene.positions, cameras, size)
     rep = DistillReport(dev, backend, len(cams), size, 0.0)
+    snaps = {}
     if scene.n == 0 or L < 2 or not cams:
-        return scene, rep
+        return (scene, rep, snaps) if per_level else (scene, rep)
     w = level_weights(L, full_weight) if weights is None else np.asarray(weights, dtype=np.float64)
     rng = np.random.default_rng(seed)
 
@@ -149,12 +153,11 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
         if n_i == 0 or not run[i - 1]:
             bar.update()
             continue
-        live = {k: v[:n_i].clone().requires_grad_(True) for k, v in params.items()}
-        groups = [dict(params=[live["means"]], lr=lr_means),
-                  dict(params=[live["log_scales"]], lr=lr["log_scales"]),
-                  dict(params=[live["quats"]], lr=lr["quats"]),
-                  dict(params=[live["opacity_logits"]], lr=lr["opacity_logits"])]
-        opt = torch.optim.Adam(groups + [dict(params=[live["sh"]], lr=lr["sh_dc"])], eps=1e-15)
+        live = {k: v[:n_i].clone().requires_grad_(k not in freeze) for k, v in params.items()}
+        rates = dict(means=lr_means, log_scales=lr["log_scales"], quats=lr["quats"],
+                     opacity_logits=lr["opacity_logits"], sh=lr["sh_dc"])
+        opt = torch.optim.Adam([dict(params=[live[k]], lr=r) for k, r in rates.items() if k not in freeze],
+                               eps=1e-15)
         levels = np.arange(i, top(i) + 1)
         p = w[i:top(i) + 1] / w[i:top(i) + 1].sum()
         init = {key: params[key][:n_i] for key in params}
@@ -191,6 +194,8 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
         with torch.no_grad():
             for key in params:
                 params[key][:n_i] = live[key].detach()
+        if per_level:
+            snaps[i] = {k: v[:n_i].detach().cpu().numpy().copy() for k, v in params.items()}
         rep.stages.append(dict(stage=i, steps=k, gaussians=n_i, first_loss=first, last_loss=last,
                                seconds=time.perf_counter() - t_stage))
         bar.set_postfix(stage=i, steps=k)
@@ -198,14 +203,28 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
     bar.close()
     inv = torch.empty_like(perm)
     inv[perm] = torch.arange(len(perm), device=dev)
-    out = {k: v[inv].detach().cpu().numpy() for k, v in params.items()}
+    res = _as_scene({k: v[inv].detach().cpu().numpy() for k, v in params.items()}, scene)
+    rep.seconds = time.perf_counter() - t_start
+    if not per_level:
+        return res, rep
+    # stage i's G<=i, in the input order of its Gaussians
+    levels = {}
+    for i, snap in snaps.items():
+        rows = order[:int(counts[i - 1])]
+        back = np.argsort(rows, kind="stable")
+        levels[i] = (np.sort(rows), _as_scene({k: v[back] for k, v in snap.items()}, scene.subset(np.sort(rows))))
+    return res, rep, levels
+
+
+def _as_scene(out: dict, like):
+    """Scene of the trained parameter arrays (quaternions normalized, SH split as Scene holds it)."""
+    from refcodec.format.scene import Scene
+
+    n = out["means"].shape[0]
     q = out["quats"] / np.maximum(np.linalg.norm(out["quats"], axis=1, keepdims=True), 1e-12)
     sh = out["sh"]                                           # (N, K, 3) -> dc, channel-major rest
-    rest = sh[:, 1:, :].transpose(0, 2, 1).reshape(scene.n, -1) if sh.shape[1] > 1 else scene.sh_rest
-    res = Scene(out["means"], out["opacity_logits"], out["log_scales"], q, sh[:, 0, :], rest,
-                dict(scene.extra))
-    rep.seconds = time.perf_counter() - t_start
-    return res, rep
+    rest = sh[:, 1:, :].transpose(0, 2, 1).reshape(n, -1) if sh.shape[1] > 1 else like.sh_rest
+    return Scene(out["means"], out["opacity_logits"], out["log_scales"], q, sh[:, 0, :], rest, dict(like.extra))
 
 
 def prefix_loss(scene, layer: np.ndarray, level: int, cameras, teacher=None, backend: str = "torch") -> float:
