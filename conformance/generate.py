@@ -1204,6 +1204,7 @@ def semantics_cases(f0: bytes, f3: bytes) -> dict:
     )
     del fm3
     c.update(adjustment_cases(f0))
+    c.update(correction_cases(f0))
     return c
 
 
@@ -1263,6 +1264,96 @@ def adjustment_cases(f0: bytes) -> dict:
         assert np.array_equal(raw.opacity, res.scene.opacity) == (not res.adjusted), name
         if name == "v4.1-adjustment-prefix":                                             # floors bite
             assert not np.array_equal(raw.scales, res.scene.scales), name
+    return c
+
+
+def correction_cases(f0: bytes) -> dict:
+    """spec 8.7 (4.2): prefix corrections, written into sh0-full with fixed pseudo-random values
+    (A.8 fits them by distillation; here they are chosen so that every corrected value changes)."""
+    from refcodec.encoder.adjust import add_adjustments, add_ancillary
+    from refcodec.format.correct import build_payload
+    from refcodec.info import describe
+
+    fm0 = read_front(f0)
+    rng = np.random.default_rng(87)
+    chans = [0, 1, 2, 3, 8, 9, 10]
+
+    def n_at(level, region):
+        return int(sum(fm0.regions[region].counts[:level]))
+
+    def payload(level, region, shift=2, chans=chans, count=None, big=False):
+        n = n_at(level, region) if count is None else count
+        t = rng.integers(-3, 4, size=(len(chans), n))
+        t[:, 0] = 1 if not big else 1 << 30                  # the first Gaussian always moves
+        return build_payload(chans, shift, t)
+
+    table = {(l, r): [(S.KIND_CORRECTION, payload(l, r))] for l in (1, 2, 3) for r in (0, 1)}
+    cor = add_ancillary(f0, table, S.GATE_PREFIX_CORRECTIONS)
+    fm = read_front(cor)
+    levels = describe(cor)["levels"]
+    which = {(e.layer, e.region): i for i, e in enumerate(fm.toc) if e.kind == S.KIND_CORRECTION}
+    damaged = bytearray(cor)
+    damaged[fm.toc[which[2, 0]].offset] ^= 0x01
+    bad_channel = S.CorrectionHeader.build(dict(channels=1 << 11, shift=0)) + payload(2, 0)[9:]
+    invalid = K.with_payload(K.with_payload(cor, which[2, 0], bad_channel), which[2, 1],
+                             payload(2, 1, count=n_at(2, 1) - 1))
+    overflow = K.with_payload(K.with_payload(cor, which[2, 0], payload(2, 0, shift=16, big=True)),
+                              which[2, 1], bytes([*payload(2, 1)[:8], 17]) + payload(2, 1)[9:])
+    # two corrections of (2, 0): the first is invalid, so the second applies
+    twice = add_ancillary(f0, {(2, 0): [(S.KIND_CORRECTION, payload(2, 0, count=1)),
+                                        (S.KIND_CORRECTION, payload(2, 0, chans=[1, 9]))]},
+                          S.GATE_PREFIX_CORRECTIONS)
+    both = add_ancillary(add_adjustments(f0, {(2, 0): (-2.0, 1.5), (2, 1): (-2.5, 1.0)}),
+                         {k: v for k, v in table.items() if k[0] == 2}, S.GATE_PREFIX_CORRECTIONS)
+    sec = ("8.7", "10")
+    c = {
+        "v4.2-correction-full": Case(cor, None, False, "a 4.2 file with corrections, decoded in full: none applies",
+                                     sec, {"dropped": []}),
+        "v4.2-correction-prefix": Case(cor[: levels[1]["bytes"]], None, False,
+                                       "the level-2 prefix: both regions take level 2's values", ("8.4",) + sec,
+                                       {"dropped": []}),
+        "v4.2-correction-selection": Case(cor, [1, 4], False,
+                                          "background at level 1 (corrected), the object in full (not corrected)",
+                                          ("8.1",) + sec, {"dropped": []}),
+        "v4.2-correction-selection-drop": Case(cor, [0, 3], False,
+                                               "background dropped, the object coarse at level 3",
+                                               ("8.1",) + sec, {"dropped": []}),
+        "v4.1-correction-skipped": Case(K.relabel(cor, 4, 1), [2, 2], False,
+                                        "kind 130 in a 4.1 file is an unknown ancillary kind: skipped",
+                                        ("3.4",) + sec, {"dropped": []}),
+        "v4.2-correction-damaged": Case(bytes(damaged), [2, 2], False,
+                                        "the correction of (2, 0) fails its checksum: region 0 keeps its "
+                                        "values and nothing is dropped", ("8.2",) + sec, {"dropped": []}),
+        "v4.2-correction-invalid": Case(invalid, [2, 2], True,
+                                        "invalid payloads (a channel bit >= C; one value too few) are ignored, "
+                                        "even in strict mode", sec, {"dropped": []}),
+        "v4.2-correction-overflow": Case(overflow, [2, 2], False,
+                                         "q + t 2^16 beyond 32 bits, and a shift of 17: both ignored", sec,
+                                         {"dropped": []}),
+        "v4.2-correction-first-valid": Case(twice, [2, 4], False,
+                                            "two corrections of (2, 0): the first is invalid, the second applies "
+                                            "(channels 1 and 9 only)", sec, {"dropped": []}),
+        "v4.2-correction-adjusted": Case(both, [2, 2], False,
+                                         "a correction and an adjustment of the same level: both apply, the "
+                                         "adjustment to the corrected values", ("8.6",) + sec, {"dropped": []}),
+    }
+    from refcodec.format.decode import decode as _decode
+    want = {"v4.2-correction-full": {}, "v4.2-correction-prefix": {0: 2, 1: 2},
+            "v4.2-correction-selection": {0: 1}, "v4.2-correction-selection-drop": {1: 3},
+            "v4.1-correction-skipped": {}, "v4.2-correction-damaged": {1: 2}, "v4.2-correction-invalid": {},
+            "v4.2-correction-overflow": {}, "v4.2-correction-first-valid": {0: 2},
+            "v4.2-correction-adjusted": {0: 2, 1: 2}}
+    for name, case in c.items():
+        res = _decode(case.blob, case.levels, strict=case.strict)
+        assert res.corrected == want[name], (name, res.corrected)
+        raw = _decode(case.blob, case.levels, strict=case.strict, adjust=False).scene
+        for r in want[name]:                       # every corrected channel of the first Gaussian moved
+            g = int(np.flatnonzero(res.region == r)[0])
+            moved = raw.attribute_matrix()[g] != res.scene.attribute_matrix()[g]
+            expect = [1, 9] if name == "v4.2-correction-first-valid" else chans
+            assert moved[expect].all(), (name, r)
+        if name == "v4.2-correction-adjusted":
+            assert res.adjusted == {0: 2, 1: 2}, name
     return c
 
 

@@ -106,10 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--no-coverage", action="store_true",
                    help="with --stream: the plain importance order of the layers (spec A.1) instead of "
                         "spreading every prefix over the scene")
-    e.add_argument("--distill", action="store_true",
-                   help="progressive distillation (spec A.8, RecastGS Eq. 4): fine-tune the low levels' "
-                        "Gaussians so that each prefix renders like the whole scene (changes the full "
-                        "level a little; slow: --distill-seconds)")
+    e.add_argument("--distill", nargs="?", const="levels", choices=("levels", "shared"), default=None,
+                   help="progressive distillation (spec A.8, RecastGS Eq. 4): each prefix renders like the "
+                        "whole scene. levels (the default): every level up to half the Gaussians gets its "
+                        "own fitted opacities, scales and colours as 4.2 prefix corrections (spec 8.7; the "
+                        "full level unchanged, about 5-8%% more bytes); shared: one parameter set for "
+                        "every level (no 4.2 tool; the full level drops). Slow: --distill-seconds "
+                        "(best with --stream)")
     e.add_argument("--distill-seconds", type=float, default=None, metavar="S",
                    help="--distill with this time budget instead of 120 s")
     e.add_argument("--no-adjust", action="store_true",
@@ -306,6 +309,7 @@ def _cmd_encode(a) -> int:
     opts = EncodeOptions(layers=a.layers, overcomplete=a.overcomplete, first_layer=a.first_layer,
                          quality=a.quality, target_bytes=a.target_bytes, prune_psnr=a.prune_psnr,
                          prune_margin=margin, views=cams, distill_seconds=distill_s,
+                         distill_mode=a.distill or "levels",
                          disable=frozenset(t for t in a.disable.split(",") if t), regions=specs,
                          region_quality=parse_roi_quality(a.roi_quality), progress=None if not a.quiet else False,
                          rd=a.rd, prune_fast=a.prune_fast, adjust=a.stream and not a.no_adjust,

@@ -143,9 +143,17 @@ def fit(data: bytes, teacher, user_cameras=None, progress: bool | None = None) -
 
 def add_adjustments(data: bytes, table: dict) -> bytes:
     """``data`` with an adjustment segment (spec 8.6) for each (layer, region) -> (scale_floor,
-    opacity_offset) of ``table``, each placed after its unit's segments (before the first TOC entry
-    of a later (layer, region)); the critical payloads are unchanged and the file becomes 4.1.
-    No entries: ``data`` unchanged."""
+    opacity_offset) of ``table``, each placed after its unit's segments; the file becomes 4.1 (or
+    stays newer). No entries: ``data`` unchanged."""
+    return add_ancillary(data, {k: [(S.KIND_ADJUSTMENT, fadjust.build_payload(*v))] for k, v in table.items()},
+                         S.GATE_PREFIX_ADJUSTMENT)
+
+
+def add_ancillary(data: bytes, table: dict, version: tuple) -> bytes:
+    """``data`` with ancillary segments: (layer, region) -> [(kind, payload), ...], each list placed
+    in order after that unit's segments (before the first TOC entry of a later (layer, region),
+    spec 3.5); the critical payloads are unchanged and the file's version becomes at least
+    ``version``. No entries: ``data`` unchanged."""
     from refcodec.format.front import assemble, info_dict, read_front, region_dicts, toc_dicts
 
     if not table:
@@ -158,9 +166,10 @@ def add_adjustments(data: bytes, table: dict) -> bytes:
     def flush(upto):
         while pending and (upto is None or pending[0] < upto):
             key = pending.pop(0)
-            toc.append(dict(layer=key[0], region=key[1], kind=S.KIND_ADJUSTMENT, flags=0, reserved=0,
-                            offset=0, length=0, crc32=0, deps=[]))
-            payloads.append(fadjust.build_payload(*table[key]))
+            for kind, payload in table[key]:
+                toc.append(dict(layer=key[0], region=key[1], kind=kind, flags=0, reserved=0,
+                                offset=0, length=0, crc32=0, deps=[]))
+                payloads.append(payload)
 
     for i, e in enumerate(old):
         flush((e["layer"], e["region"]))
@@ -169,4 +178,4 @@ def add_adjustments(data: bytes, table: dict) -> bytes:
         payloads.append(None if e["flags"] & S.SEG_FLAG_ABSENT else data[e["offset"]: e["offset"] + e["length"]])
     flush(None)
     info = dict(info_dict(fm), num_segments=len(toc))
-    return assemble(info, region_dicts(fm), toc, payloads, max(tuple(fm.version), S.GATE_PREFIX_ADJUSTMENT))
+    return assemble(info, region_dicts(fm), toc, payloads, max(tuple(fm.version), tuple(version)))

@@ -55,6 +55,10 @@ class EncodeOptions:
     # refcodec.encoder.layering.distill.distill (benchmarks)
     distill_seconds: float | None = None
     distill_options: dict = field(default_factory=dict)
+    # how the distilled values live in the file (spec A.8): "levels" = option (b), each level's own
+    # values as 4.2 prefix corrections (spec 8.7; the full level unchanged); "shared" = option (a),
+    # one parameter set for every level (no bitstream change; the full level changes)
+    distill_mode: str = "levels"
     # region-adaptive quality (spec A.3): region label -> quality level (preset or number); the
     # region's steps and position grid follow that level instead of ``quality`` (with rate
     # control, the same difference to the level reached)
@@ -141,6 +145,7 @@ class _Plan:
     render_layers: bool = False     # layers ranked from the renders, with their tilt (spec A.6)
     rd: dict | None = None          # per-scene offsets (spec A.9): positions bits, group half-steps
     adjust: object = None           # the prefix adjustment's AdjustReport (spec A.10), once fitted
+    corrections: object = None      # the prefix corrections' CorrectionReport (spec A.8 (b))
 
 
 @dataclass
@@ -188,7 +193,9 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
     if o.coverage:
         scorer = coverage(scorer)
     layer = assign_layers(scene, o.layers, o.overcomplete, o.first_layer, scorer)
-    if o.distill_seconds is not None and scene.n:      # spec A.8: prefixes that look like the scene
+    if o.distill_mode not in ("levels", "shared"):
+        raise ValueError(f"unknown distillation mode {o.distill_mode!r}; choose levels or shared")
+    if o.distill_seconds is not None and o.distill_mode == "shared" and scene.n:   # spec A.8 (a)
         from refcodec.encoder.layering.distill import distill
         scene, _ = distill(scene, layer, o.views, seconds=float(o.distill_seconds), progress=o.progress,
                            **o.distill_options)
@@ -355,6 +362,9 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
     o = options or EncodeOptions()
     if o.target_bytes is None:
         quality_level(o.quality)  # validate the quality before the expensive part
+    elif o.distill_seconds is not None and o.distill_mode == "levels":
+        raise ValueError("--target-bytes with --distill is not supported: the corrections' bytes are "
+                         "known only after the file is coded (use --quality)")
     asked = o
     if o.prune_margin is not None:
         o = _margin_rule(scene, o)
@@ -371,8 +381,11 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
             data, level = _fit_size(plan, target)
     else:
         data, level = _code(plan, o.quality), quality_level(o.quality)
+    corrected = set()
+    if o.distill_seconds is not None and o.distill_mode == "levels":
+        data, corrected = _with_corrections(plan, data)
     if o.adjust:
-        data = _with_adjustments(plan, data)
+        data = _with_adjustments(plan, data, skip=corrected)
     geo = _geometry(plan, level)
     order = np.concatenate([u[0] for u in geo.units]) if geo.units else np.zeros(0, np.int64)
     if plan.kept is not None:
@@ -395,11 +408,25 @@ def _adjust_bytes(plan: _Plan) -> int:
     return ENTRY_BYTES * len(_adjusted_units(plan)) if plan.options.adjust else 0
 
 
-def _with_adjustments(plan: _Plan, data: bytes) -> bytes:
-    """spec A.10: fit each level's prefix adjustment on renders and add it to the file (spec 8.6)."""
+def _with_corrections(plan: _Plan, data: bytes) -> tuple[bytes, set]:
+    """spec A.8 (b): each coarse level's own distilled values, as prefix corrections (spec 8.7).
+    Also returns the (layer, region) units corrected."""
+    from refcodec.encoder.corrections import add_corrections, fit
+
+    o = plan.options
+    table, report = fit(data, o.views, seconds=float(o.distill_seconds), progress=o.progress, **o.distill_options)
+    plan.corrections = report
+    if o.progress or (o.progress is None and sys.stderr.isatty()):
+        print(report.summary(), file=sys.stderr)
+    return add_corrections(data, table), set(table)
+
+
+def _with_adjustments(plan: _Plan, data: bytes, skip: set = frozenset()) -> bytes:
+    """spec A.10: fit each level's prefix adjustment on renders and add it to the file (spec 8.6);
+    not for the units in ``skip`` (they have their own values, spec 8.7)."""
     from refcodec.encoder.adjust import add_adjustments, fit
 
-    wanted = _adjusted_units(plan)
+    wanted = [k for k in _adjusted_units(plan) if k not in skip]
     if not wanted:
         return data
     report = fit(data, plan.scene, plan.options.views, progress=plan.options.progress)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from refcodec.format import adjust, attributes, duplicates, geometry, morton
+from refcodec.format import adjust, attributes, correct, duplicates, geometry, morton
 from refcodec.format import schema as S
 from refcodec.format.channels import group_slices, num_channels
 from refcodec.format.dequantize import dequantize_attributes, dequantize_positions, unit_steps
@@ -41,6 +41,7 @@ class DecodeResult:
     units: list = field(default_factory=list)  # UnitReport, file order
     complete: bool = True  # the data reach the end of the file's last present segment
     adjusted: dict = field(default_factory=dict)  # region -> the level whose adjustment applied (spec 8.6)
+    corrected: dict = field(default_factory=dict)  # region -> the level whose correction applied (spec 8.7)
 
     @property
     def problems(self) -> list:
@@ -78,6 +79,13 @@ def adjustment_segments(front: FrontMatter, unit) -> list:
     unit's level fetches them with it."""
     return [i for i in unit.ancillary
             if front.toc[i].kind == S.KIND_ADJUSTMENT and not front.toc[i].flags & S.SEG_FLAG_ABSENT]
+
+
+def correction_segments(front: FrontMatter, unit) -> list:
+    """TOC indices of the unit's present correction segments (spec 8.7): a client that selects the
+    unit's level as a region's top level fetches them with it (only that level's are used)."""
+    return [i for i in unit.ancillary
+            if front.toc[i].kind == S.KIND_CORRECTION and not front.toc[i].flags & S.SEG_FLAG_ABSENT]
 
 
 def unit_bytes(front: FrontMatter) -> dict:
@@ -277,9 +285,7 @@ def _adjust(result: DecodeResult, check: "_SegmentCheck") -> None:
     front = result.front
     if tuple(front.version) < S.GATE_PREFIX_ADJUSTMENT:
         return
-    decoded = {(u.layer, u.region) for u in result.units if u.status == "decoded"}
-    coarse = adjust.coarse_levels(front.info.num_layers, [(u.layer, u.region, u.count) for u in front.units],
-                                  decoded)
+    coarse = _coarse(result)
     if not coarse:
         return
     by_key = {(u.layer, u.region): u for u in front.units}
@@ -302,6 +308,50 @@ def _adjust(result: DecodeResult, check: "_SegmentCheck") -> None:
         adjust.apply(result.scene.scales, result.scene.opacity, rows, floor[reg], offset[reg])
 
 
+def _coarse(result: DecodeResult) -> dict:
+    """spec 8.6: region -> the level it is coarse at."""
+    front = result.front
+    decoded = {(u.layer, u.region) for u in result.units if u.status == "decoded"}
+    return adjust.coarse_levels(front.info.num_layers, [(u.layer, u.region, u.count) for u in front.units],
+                                decoded)
+
+
+def _correct(result: DecodeResult, check: "_SegmentCheck", pieces: dict) -> None:
+    """spec 8.7: each coarse region gets the correction of its level, when present and valid:
+    its quantized values plus t 2^s, dequantized again (7.2)."""
+    front = result.front
+    by_key = {(u.layer, u.region): u for u in front.units}
+    C = num_channels(front.info.sh_degree)
+    n_all = result.scene.n
+    columns = [(getattr(result.scene, name).reshape(n_all, s.stop - s.start), c)   # channel j -> (array, column)
+               for name, s in group_slices(C) for c in range(s.stop - s.start)]
+    for r, level in sorted(_coarse(result).items()):
+        parts = pieces.get(r, [])
+        n = sum(len(q) for _, q, _ in parts)
+        u = by_key.get((level, r))
+        for i in (u.ancillary if u is not None else ()):
+            if front.toc[i].kind != S.KIND_CORRECTION or check.status(i) != "ok":
+                continue
+            got = correct.payload_deltas(check.payload(i), C, n)
+            if got is None:
+                continue
+            chans, shift, t = got
+            new, at = [], 0
+            for start, q, steps in parts:
+                v = correct.corrected(q, chans, shift, t[:, at: at + len(q)])
+                if v is None:
+                    break
+                new.append((start, v, steps))
+                at += len(q)
+            else:
+                for start, v, steps in new:            # valid: write the values (spec 7.2)
+                    for k, j in enumerate(chans):
+                        arr, c = columns[j]
+                        arr[start: start + len(v), c] = dequantize_attributes(v[:, k], steps[j])
+                result.corrected[r] = level
+                break
+
+
 def _decode(data, front: FrontMatter, levels, strict: bool, adjust: bool = True) -> DecodeResult:
     info = front.info
     if levels is None:
@@ -317,6 +367,11 @@ def _decode(data, front: FrontMatter, levels, strict: bool, adjust: bool = True)
     selected = sum(u.count for u in front.units if u.layer <= levels[u.region]
                    and all(front.toc[i].offset + front.toc[i].length <= end for i in u.critical))
     out = _Output(selected, num_channels(info.sh_degree), info.origin, info.voxel_size)
+    # spec 8.7: the quantized values of each region's decoded units, kept only for a file that
+    # may correct them
+    keep_q = adjust and tuple(front.version) >= S.GATE_PREFIX_CORRECTIONS and any(
+        e.kind == S.KIND_CORRECTION for e in front.toc)
+    pieces: dict = {}                          # region -> (first output row, q, unit steps) per unit
     top = {}                                   # each region's last selected non-empty layer
     for u in front.units:
         if u.count and u.layer <= levels[u.region]:
@@ -348,10 +403,14 @@ def _decode(data, front: FrontMatter, levels, strict: bool, adjust: bool = True)
             state.broken = True
             continue
         rep.steps = unit_steps(info.steps, shifts)
+        if keep_q:
+            pieces.setdefault(u.region, []).append((out.n, q, rep.steps))
         out.add(voxels, q, rep.steps, u.layer, u.region)
     scene, layer, region = out.result()
     result = DecodeResult(scene, layer, region, front, reports, complete=len(data) >= data_end(front))
     if adjust:
+        if keep_q:
+            _correct(result, check, pieces)
         _adjust(result, check)
     return result
 

@@ -35,14 +35,15 @@ IntStream = Struct(
 # ---------------------------------------------------------------------------------------------
 # spec 3.1: the fixed header, 16 bytes, that starts every LGS file.
 MAGIC = b"\x89LGS\r\n\x1a\n"
-VERSION_MAJOR = 4            # the newest version the reference encoder writes: 4.1 when a file uses
-VERSION_MINOR = 1            # a 4.1 tool (spec 8.6), else 4.0 (BASE_VERSION), spec 10
+VERSION_MAJOR = 4            # the newest version the reference encoder writes: 4.2 or 4.1 when a file
+VERSION_MINOR = 2            # uses a tool of that minor (spec 8.7, 8.6), else 4.0 (BASE_VERSION), spec 10
 BASE_VERSION = (4, 0)        # the version of a file that uses no tool of a later minor
 READABLE_MAJORS = (2, 3, 4)  # spec 10: every version the spec still lists
 # spec 10: named version gates, the first version whose files may use each tool
 GATE_RESIDUAL_CONTEXTS = (3, 0)   # spec 5.3.5: attributes flags bit 1, ChannelCoding thresholds
 GATE_REST_REFERENCES = (4, 0)     # spec 5.3.6: attributes flags bit 2, rest modes >= 2
 GATE_PREFIX_ADJUSTMENT = (4, 1)   # spec 8.6: ancillary adjustment segments change a coarse region
+GATE_PREFIX_CORRECTIONS = (4, 2)  # spec 8.7: ancillary correction segments change a coarse region's values
 
 FixedHeader = Struct(
     "magic" / Bytes(8),
@@ -102,7 +103,8 @@ KIND_ATTRIBUTES = 3
 KIND_NAMES = {KIND_GEOMETRY: "geometry", KIND_DUPLICATES: "duplicates", KIND_ATTRIBUTES: "attributes"}
 KIND_ANCILLARY_BIT = 0x80
 KIND_ADJUSTMENT = 0x81            # spec 8.6 (4.1): ancillary, the prefix adjustment of one (layer, region)
-ANCILLARY_NAMES = {KIND_ADJUSTMENT: "adjustment"}
+KIND_CORRECTION = 0x82            # spec 8.7 (4.2): ancillary, the per-Gaussian correction of one (layer, region)
+ANCILLARY_NAMES = {KIND_ADJUSTMENT: "adjustment", KIND_CORRECTION: "correction"}
 SEG_FLAG_ABSENT = 0x01
 
 TocEntry = Struct(
@@ -163,5 +165,12 @@ AdjustmentPayload = Struct(          # spec 8.6: 8 bytes, nothing after
 )
 ADJUSTMENT_SIZE = 8
 ADJUSTMENT_MAX = 65536.0              # spec 8.6: larger magnitudes make the payload invalid
+
+CorrectionHeader = Struct(           # spec 8.7: the payload's first 9 bytes; the IntStream follows
+    "channels" / Int64ul,             # bit j: channel j is corrected
+    "shift" / Int8ul,                 # corrections in units of 2^shift unit steps
+)
+CORRECTION_HEADER_SIZE = 9
+CORRECTION_MAX_SHIFT = 16
 
 DuplicatePair = Struct("voxel" / Int32ul, "extra" / Int32ul)   # spec 5.2, inside DEFLATE

@@ -77,9 +77,10 @@ class RemoteLGS:
 
     # -- units -----------------------------------------------------------------------------
     def segments_for(self, levels: list) -> list:
-        """TOC indices of the critical and adjustment segments (spec 8.6) of the selected units and
-        their dependencies (iteratively), present in the file and inside the (max_bytes) data."""
-        from refcodec.format.decode import adjustment_segments
+        """TOC indices of the critical and adjustment segments (spec 8.6) of the selected units, the
+        correction segments (8.7) of each region's selected level, and their dependencies
+        (iteratively), present in the file and inside the (max_bytes) data."""
+        from refcodec.format.decode import adjustment_segments, correction_segments
 
         fm = self.open()
         want = set()
@@ -87,6 +88,8 @@ class RemoteLGS:
             if u.layer <= levels[u.region]:
                 want.update(u.critical if u.count else ())
                 want.update(adjustment_segments(fm, u))
+            if u.layer == levels[u.region]:
+                want.update(correction_segments(fm, u))
         stack = list(want)
         while stack:
             for d in fm.toc[stack.pop()].deps:

@@ -168,5 +168,11 @@ def select_levels(front: FrontMatter, view: View, budget: int, max_levels: list 
 
 
 def selected_bytes(front: FrontMatter, levels: list) -> int:
+    """Bytes a client fetches for the selection: the front, the selected units (critical and
+    adjustment segments) and the correction segments of each region's selected level (spec 8.7)."""
+    from refcodec.format.decode import correction_segments
+
     ub = unit_bytes(front)
-    return front.front_length + sum(b for (l, r), b in ub.items() if l <= levels[r])
+    corr = sum(front.toc[i].length for u in front.units if u.layer == levels[u.region]
+               for i in correction_segments(front, u))
+    return front.front_length + corr + sum(b for (l, r), b in ub.items() if l <= levels[r])

@@ -8,6 +8,7 @@ import pytest
 
 from refcodec.cli import main
 from refcodec.encoder import EncodeOptions, encode_scene
+from refcodec.format import schema as S
 from refcodec.format.decode import canonical_dump, decode, resolve_levels
 from refcodec.format.front import read_front
 from refcodec.io.synthetic import make_scene, object_boxes
@@ -236,3 +237,34 @@ def test_streamed_selection_fetches_and_applies_the_adjustments(served):
     local = decode(data, levels)
     assert got.adjusted == local.adjusted == {0: 2}
     assert np.array_equal(got.scene.attribute_matrix(), local.scene.attribute_matrix())
+
+
+def test_streamed_selection_fetches_only_its_levels_corrections(served):
+    """spec 8.7: a client that selects a coarse level fetches that level's correction (not those of
+    the levels below it) and decodes what a local decode of the selection gives."""
+    from refcodec.encoder.corrections import add_corrections
+    from refcodec.format import correct
+    from refcodec.format.front import read_front
+    from refcodec.stream.select import selected_bytes
+
+    base = big_file()
+    fm = read_front(base)
+    rng = np.random.default_rng(4)
+    table = {(l, r): correct.build_payload([0, 8], 2, rng.integers(-2, 3, size=(2, sum(fm.regions[r].counts[:l]))))
+             for l in (1, 2, 3) for r in (0, 1)}
+    data = add_corrections(base, table)
+    (served.root / "corrected.lgs").write_bytes(data)
+    levels = [2, 8]
+    with RemoteLGS(served.url("corrected.lgs")) as r:
+        fetched = r.segments_for(levels)
+        r.fetch(levels)
+        got = r.decode(levels)
+        front = r.open()
+    kinds = [(front.toc[i].layer, front.toc[i].region) for i in fetched if front.toc[i].kind == S.KIND_CORRECTION]
+    assert kinds == [(2, 0)]
+    local = decode(data, levels)
+    assert got.corrected == local.corrected == {0: 2}
+    assert np.array_equal(got.scene.attribute_matrix(), local.scene.attribute_matrix())
+    old = read_front(base)
+    assert selected_bytes(front, levels) == (selected_bytes(old, levels) + len(table[2, 0])
+                                             + front.front_length - old.front_length)

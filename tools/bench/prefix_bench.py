@@ -47,8 +47,10 @@ VARIANTS = {
     "proxy": {"coverage": True, "adjust": True},                   # --stream --rank none
     "rank": {"coverage": True, "rank": "full", "adjust": True},     # --stream --rank full
     "prune": {"prune_margin": 12.0},
-    "distill": {"distill_seconds": 120.0},                         # spec A.8
-    "prune+distill": {"prune_margin": 12.0, "distill_seconds": 120.0},
+    "distill": {"distill_seconds": 120.0, "distill_mode": "shared"},   # spec A.8 option (a)
+    "prune+distill": {"prune_margin": 12.0, "distill_seconds": 120.0, "distill_mode": "shared"},
+    # --stream --distill: spec A.8 option (b), each level's own values as 4.2 corrections (8.7)
+    "stream-distill": {"coverage": True, "rank": "fast", "adjust": True, "distill_seconds": 120.0},
 }
 EVAL_RINGS = ((5.0, 17.0), (42.0, 31.0))   # (elevation, azimuth offset) degrees
 
@@ -193,15 +195,22 @@ def encode_variant(original, name: str, layers: int, extra: dict | None = None, 
 
 
 def level_prefixes(data: bytes) -> list:
-    """Per level k: dict(level, bytes of the level-k prefix, gaussians, decoded scene)."""
+    """Per level k: dict(level, bytes of the level-k prefix, fetch: bytes a client fetches to
+    select level k (the front, units 1..k, their adjustments and level k's corrections, spec 8.7),
+    gaussians, decoded scene)."""
     from refcodec.format.decode import decode
+    from refcodec.format.front import read_front
     from refcodec.info import describe
+    from refcodec.stream.select import selected_bytes
 
+    front = read_front(data)
     out = []
     for lv in describe(data)["levels"]:
         nbytes = min(int(lv["bytes"]), len(data))
         scene = decode(data[:nbytes]).scene
-        out.append(dict(level=int(lv["level"]), bytes=nbytes, gaussians=scene.n, scene=scene))
+        k = int(lv["level"])
+        out.append(dict(level=k, bytes=nbytes, fetch=selected_bytes(front, [k] * front.info.num_regions),
+                        gaussians=scene.n, scene=scene))
     return out
 
 
@@ -209,7 +218,7 @@ def prefix_rows(data: bytes, cams, ref, masks, keep: dict) -> list:
     rows = []
     for p in level_prefixes(data):
         views, _ = render_all(p["scene"], cams)
-        row = dict(level=int(p["level"]), gaussians=int(p["gaussians"]), bytes=int(p["bytes"]),
+        row = dict(level=int(p["level"]), gaussians=int(p["gaussians"]), bytes=int(p["bytes"]), fetch=int(p["fetch"]),
                    **score(ref, masks, views))
         keep[row["level"]] = views[0]
         rows.append(row)
@@ -252,10 +261,14 @@ def compare(lgs: list, lod: list) -> dict:
         if o is None:
             continue
         dq = (_num(r["fg_psnr"]) or 1e9) - (_num(o["fg_psnr"]) or 1e9) if r["fg_psnr"] != "inf" else math.inf
+        fetch = r.get("fetch", r["bytes"])
         levels.append(dict(level=r["level"], d_fg_psnr=dq, bytes_ratio=r["bytes"] / o["bytes"],
-                           wins=bool(dq >= 0 and r["bytes"] <= o["bytes"])))
+                           fetch_ratio=fetch / o["bytes"],
+                           wins=bool(dq >= 0 and r["bytes"] <= o["bytes"]),
+                           wins_fetch=bool(dq >= 0 and fetch <= o["bytes"])))
     ok_lod = [r for r in lod if r.get("status") == "ok"]
-    return dict(levels=levels,
+    fetched = [dict(r, bytes=r.get("fetch", r["bytes"])) for r in lgs]
+    return dict(levels=levels, bd_rate_fg_fetch=bd(fetched[:-1], ok_lod[:-1], "fg_psnr"),
                 bd_rate_fg=bd(lgs, ok_lod, "fg_psnr"), bd_rate=bd(lgs, ok_lod, "psnr"),
                 bd_rate_fg_partial=bd(lgs[:-1], ok_lod[:-1], "fg_psnr"))
 
@@ -274,8 +287,8 @@ def markdown(results: list, settings: dict) -> str:
             L.append(f"### {Path(res['scene']).stem}: `{v['variant']}` ({v['encode_s']:.1f} s encode)")
             L.append("")
             L.append("| level | Gaussians | LGS bytes | PSNR | fg-PSNR | SSIM | LOD Gaussians | LOD bytes | "
-                     "LOD PSNR | LOD fg-PSNR | LOD SSIM | fg diff | bytes ratio |")
-            L.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                     "LOD PSNR | LOD fg-PSNR | LOD SSIM | fg diff | bytes ratio | fetch ratio |")
+            L.append("|" + " ---: |" * 14)
             lod = {r["level"]: r for r in res["lod"][v["variant"]]}
             cmp_ = {r["level"]: r for r in c["levels"]}
             for r in v["levels"]:
@@ -285,13 +298,16 @@ def markdown(results: list, settings: dict) -> str:
                          f"{_fmt(r['fg_psnr'])} | {r['ssim']:.4f} | {o.get('gaussians', 0):,} | "
                          f"{o.get('bytes', 0):,} | {_fmt(o.get('psnr'))} | {_fmt(o.get('fg_psnr'))} | "
                          f"{o.get('ssim', float('nan')):.4f} | {_fmt(cl.get('d_fg_psnr'))} | "
-                         f"{cl.get('bytes_ratio', float('nan')):.3f} |")
+                         f"{cl.get('bytes_ratio', float('nan')):.3f} | {cl.get('fetch_ratio', float('nan')):.3f} |")
             wins = sum(1 for x in c["levels"][:-1] if x["wins"])
+            wins_f = sum(1 for x in c["levels"][:-1] if x.get("wins_fetch"))
             L.append("")
             L.append(f"BD-rate against the LOD curve: fg-PSNR {_fmt(c['bd_rate_fg'], 1)} %, PSNR "
                      f"{_fmt(c['bd_rate'], 1)} %, fg-PSNR levels 1..L-1 {_fmt(c['bd_rate_fg_partial'], 1)} % "
                      f"(negative: LGS needs fewer bytes). Levels 1..L-1 at or above the LOD's fg-PSNR "
-                     f"at no more bytes: {wins} of {len(c['levels']) - 1}. Contact sheet: `{v['sheet']}`.")
+                     f"at no more bytes: {wins} of {len(c['levels']) - 1} (byte prefix), {wins_f} (a client's "
+                     f"fetch of the level: units, adjustments and that level's corrections; BD-rate "
+                     f"{_fmt(c.get('bd_rate_fg_fetch'), 1)} %). Contact sheet: `{v['sheet']}`.")
             L.append("")
     return "\n".join(L)
 

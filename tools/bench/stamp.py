@@ -4,7 +4,7 @@
     write_json("out.json", doc, peers={"splat-transform": "3.7.0", "node": "22.23.5"})
 
 ``stamp()`` is ``{"commit": git rev-parse HEAD, "dirty": uncommitted changes to tracked files,
-"spec_version": "4.1" (the newest major.minor this refcodec writes, spec 3), "refcodec": its version,
+"spec_version": "4.2" (the newest major.minor this refcodec writes, spec 3), "refcodec": its version,
 "peers": {tool: version}, "date": UTC ISO 8601}``; ``commit`` and ``dirty`` are None outside a
 git checkout.  ``write_json`` puts it first in the document.
 """

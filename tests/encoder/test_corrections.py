@@ -1,0 +1,88 @@
+"""Per-level distilled values as prefix corrections (spec A.8 option (b), 8.7): the full level
+stays the file's, each corrected prefix renders closer to the whole scene on views the
+distillation never saw, and the encoder and CLI write them."""
+import numpy as np
+
+from refcodec.cli import main
+from refcodec.encoder import EncodeOptions, encode_scene
+from refcodec.encoder.corrections import add_corrections, fit, level_deltas, quantized
+from refcodec.format import schema as S
+from refcodec.format.decode import decode
+from refcodec.format.front import read_front
+from refcodec.io.ply import write_ply
+from refcodec.io.synthetic import make_scene
+from refcodec.render import GaussianTensors, orbit_cameras
+from refcodec.render.torch_renderer import render_torch
+
+
+def _views(scene, size, elevation, offset=0.0, margin=None, n=4):
+    kw = {} if margin is None else dict(margin=margin)
+    return orbit_cameras(scene.positions, n_views=n, width=size, height=size, elevation_deg=elevation,
+                         azimuth_offset_deg=offset, **kw)
+
+
+def _mse(a, b, cams):
+    out = []
+    for c in cams:
+        imgs = []
+        for s in (a, b):
+            g = GaussianTensors.from_scene(s)
+            imgs.append(render_torch(g.means, g.log_scales, g.quats, g.opacity_logits, g.sh, c)["rgb"]
+                        .detach().clamp(0, 1).numpy())
+        out.append(float(np.mean((imgs[0] - imgs[1]) ** 2)))
+    return float(np.mean(out))
+
+
+def test_quantized_values_and_deltas():
+    steps = np.array([[0.05, 0.02]], np.float32)
+    q = np.array([[7, -3]])
+    vals = (q.astype(np.float32) * steps).astype(np.float32)
+    assert np.array_equal(quantized(vals, steps), q)
+    t = level_deltas(q, steps, vals + np.float32(16) * steps, shift=4)
+    assert np.array_equal(t, [[1, 1]])
+
+
+def test_corrections_keep_the_full_level_and_improve_each_prefix():
+    scene = make_scene(600, seed=11)
+    train = _views(scene, 32, 20.0, n=6)
+    opts = EncodeOptions(layers=4, overcomplete=8, adjust=False, rank=None, progress=False, views=train)
+    data = encode_scene(scene, opts)
+    table, rep = fit(data, None, steps=40, size=32, progress=False, max_fraction=1.0)
+    assert {d for d, _ in table} == {1, 2, 3} and rep.levels[0]["level"] == 1
+    out = add_corrections(data, table)
+    assert tuple(read_front(out).version) == S.GATE_PREFIX_CORRECTIONS
+    full = decode(out).scene
+    assert np.array_equal(full.attribute_matrix(), decode(data).scene.attribute_matrix())
+    assert np.array_equal(full.positions, decode(data).scene.positions)
+    # views the distillation never saw: other elevations, azimuths, a close-up ring, 48 px
+    held = _views(scene, 48, -35.0, 40.0) + _views(scene, 48, 60.0, 10.0, margin=0.7)
+    teacher = decode(data).scene
+    for level in (1, 2):
+        got = decode(out, levels=[level])
+        assert got.corrected == {0: level}
+        plain = decode(out, levels=[level], adjust=False).scene
+        assert np.array_equal(got.scene.rotations, plain.rotations)          # rotations not distilled
+        before, after = _mse(plain, teacher, held), _mse(got.scene, teacher, held)
+        assert after < 0.9 * before, (level, before, after)
+
+
+def test_encoder_and_cli_write_corrections(tmp_path):
+    scene = make_scene(250, seed=3)
+    src = tmp_path / "s.ply"
+    write_ply(src, scene)
+    out = tmp_path / "s.lgs"
+    assert main(["encode", str(src), str(out), "--layers", "4", "--distill", "--distill-seconds", "0",
+                 "--quiet"]) == 0
+    data = out.read_bytes()
+    fm = read_front(data)
+    assert tuple(fm.version) == S.GATE_PREFIX_CORRECTIONS
+    assert any(e.kind == S.KIND_CORRECTION for e in fm.toc)
+    assert decode(data, levels=[1]).corrected == {0: 1}
+    # option (a) stays reachable and writes no correction
+    assert main(["encode", str(src), str(tmp_path / "a.lgs"), "--layers", "4", "--distill", "shared",
+                 "--distill-seconds", "0", "--quiet"]) == 0
+    assert tuple(read_front((tmp_path / "a.lgs").read_bytes()).version) == S.BASE_VERSION
+    # rate control cannot know the corrections' bytes in advance: a clear error
+    import pytest
+    with pytest.raises(ValueError, match="target-bytes"):
+        encode_scene(scene, EncodeOptions(layers=4, target_bytes=10_000, distill_seconds=0.0, progress=False))
