@@ -68,8 +68,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="overcomplete layers searched, a multiple of --layers (default 16)")
     e.add_argument("--first-layer", type=int, default=None,
                    help="n1, Gaussians in the first overcomplete layer (default 2%% of the scene, <= 100000)")
-    e.add_argument("--quality", default="high",
-                   help="max, high (default), medium, low, preview, or a quality level number "
+    e.add_argument("--quality", default=None,
+                   help="max, high (default; medium with --stream), medium, low, preview, or a quality level number "
                         "(0 = high; each +2 halves the steps and drops a position bit per +1; spec A.3)")
     e.add_argument("--disable", default="", metavar="TOOLS",
                    help="coding tools to switch off, comma-separated (ablation): cross_layer, "
@@ -96,13 +96,16 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--prune-psnr", type=float, default=None, metavar="DB",
                    help="--prune to a fixed check-view PSNR of DB instead of a margin")
     e.add_argument("--stream", action="store_true",
-                   help="a file meant to be streamed or cut (spec A.10): layers ranked from 6 small renders, "
-                        "spread over the scene, and the 4.1 prefix adjustments, so that every prefix covers "
-                        "the scene (slower: biker 17 s instead of 2 s on 2 cores)")
-    e.add_argument("--rank", choices=["fast", "full", "none"], default=None,
+                   help="a file meant to be streamed or cut (spec A.10): layers ranked from renders and "
+                        "spread over the scene, each coarse level's own distilled values (--distill, 4.2 "
+                        "prefix corrections) and the 4.1 prefix adjustments, so that every prefix is a "
+                        "coarser scene (slow: about 2.5 min on a 150k-Gaussian scene on 2 cores; "
+                        "--distill-seconds 0 --rank fast: 17 s)")
+    e.add_argument("--rank", choices=["fast", "full", "gradient", "none"], default=None,
                    help="how the layers are ranked when not pruning (spec A.6 item 5, A.10): removal errors "
-                        "rendered from 6 small views (fast; --stream's), from 32 views (full: as slow as "
-                        "--prune), or the view-independent score alone (none; the default)")
+                        "rendered from 6 small views (fast), from 32 views (full: --stream's, as slow as "
+                        "--prune), GoDe's gradient importance on the 32 views (gradient), or the "
+                        "view-independent score alone (none; the default)")
     e.add_argument("--no-coverage", action="store_true",
                    help="with --stream: the plain importance order of the layers (spec A.1) instead of "
                         "spreading every prefix over the scene")
@@ -114,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
                         "every level (no 4.2 tool; the full level drops). Slow: --distill-seconds "
                         "(best with --stream)")
     e.add_argument("--distill-seconds", type=float, default=None, metavar="S",
-                   help="--distill with this time budget instead of 120 s")
+                   help="--distill (and --stream's) with this time budget instead of 120 s; 0: none")
     e.add_argument("--no-adjust", action="store_true",
                    help="with --stream: leave out the prefix adjustments (spec 8.6, A.10: each level's scale "
                         "floor and opacity offset, fitted on renders, so that a cut download covers the "
@@ -275,7 +278,7 @@ def _parse_roi_levels(items: list) -> dict:
 
 
 def _cmd_encode(a) -> int:
-    from refcodec.encoder import EncodeOptions, encode_scene_with_order
+    from refcodec.encoder import STREAM, EncodeOptions, encode_scene_with_order
     from refcodec.io.load import load_scene
     from refcodec.roi import parse_roi, property_regions
 
@@ -297,7 +300,9 @@ def _cmd_encode(a) -> int:
     if margin is not None and a.prune_psnr is not None:
         raise ValueError("give --prune-margin or --prune-psnr, not both")
     pruning = margin is not None or a.prune_psnr is not None
-    distill_s = a.distill_seconds if a.distill_seconds is not None else (120.0 if a.distill else None)
+    distill_s = a.distill_seconds if a.distill_seconds is not None else (
+        STREAM["distill_seconds"] if a.distill or a.stream else None)
+    distill_s = distill_s if distill_s else None          # 0: no distillation
     distilling = distill_s is not None
     cams = None
     if a.cameras:
@@ -307,14 +312,15 @@ def _cmd_encode(a) -> int:
         cams = load_cameras_json(a.cameras) if Path(a.cameras).is_file() else load_colmap_text(a.cameras)
     t1 = time.perf_counter()
     opts = EncodeOptions(layers=a.layers, overcomplete=a.overcomplete, first_layer=a.first_layer,
-                         quality=a.quality, target_bytes=a.target_bytes, prune_psnr=a.prune_psnr,
+                         quality=a.quality or (STREAM["quality"] if a.stream else "high"),
+                         target_bytes=a.target_bytes, prune_psnr=a.prune_psnr,
                          prune_margin=margin, views=cams, distill_seconds=distill_s,
                          distill_mode=a.distill or "levels",
                          disable=frozenset(t for t in a.disable.split(",") if t), regions=specs,
                          region_quality=parse_roi_quality(a.roi_quality), progress=None if not a.quiet else False,
                          rd=a.rd, prune_fast=a.prune_fast, adjust=a.stream and not a.no_adjust,
                          coverage=a.stream and not a.no_coverage,
-                         rank=(("fast" if a.stream else None) if a.rank is None
+                         rank=((STREAM["rank"] if a.stream else None) if a.rank is None
                                else None if a.rank == "none" else a.rank))
     data, order = encode_scene_with_order(scene, opts)
     t2 = time.perf_counter()

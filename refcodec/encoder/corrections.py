@@ -5,10 +5,10 @@ A nested file holds one copy of each Gaussian, trained for the full scene. Progr
 distillation (RecastGS Eq. 4, ``refcodec.encoder.layering.distill``) gives every level l its own
 values for the Gaussians of layers <= l. Here they travel as ancillary correction segments: the
 units keep the full scene's values (a full decode is unchanged bit for bit), and a region decoded
-only up to level l gets that level's values. Positions and rotations are not distilled (the
-octree is shared by every level; rotations cost the most bytes for the least gain), and the
-corrections are coarse: multiples of 2^SHIFT unit steps (a prefix needs far less precision than
-the full scene). Encoder only.
+only up to level l gets that level's values. Positions, rotations and the SH rest are not
+distilled (FREEZE), and the corrections are coarse: multiples of 2^s unit steps, s chosen per
+level from the size of its changes (``level_shift``; a prefix needs far less precision than the
+full scene). Encoder only.
 """
 from __future__ import annotations
 
@@ -21,12 +21,21 @@ from refcodec.format import correct as fcorrect
 from refcodec.format import schema as S
 from refcodec.format.channels import ROT_W, ROT_Z
 
-# corrections in units of 2^4 = 16 unit steps: on plant at `high` they cost 35-54% fewer bytes than
-# at the unit step for 0.1-0.2 dB less fg-PSNR at every corrected level (spec A.8)
-SHIFT = 4
+# corrections in units of 2^s unit steps, s chosen per level so that 2^s is about the RMS of the
+# level's changes (in unit steps) over RESOLUTION (spec A.8: 1.4 measured best of 1, 1.4, 2 and 4
+# and a fixed s = 4): the coarse levels move their values by tens of steps, the finer ones by a
+# few; None: that rule, an int: a fixed s
+SHIFT = None
+RESOLUTION = 1.4
+# rounding of the corrections: |t| = floor(|x| + ROUNDING); 0.5 to nearest. A dead zone (1/3, as
+# video encoders quantize residuals) measured worse (spec A.8)
+ROUNDING = 0.5
 # levels whose prefix holds at most this fraction of the Gaussians get their own values
-MAX_FRACTION = 0.5
-FREEZE = ("means", "quats")
+MAX_FRACTION = 0.6
+# parameter groups not distilled (spec A.8 (b)): positions (shared by every level through the
+# octree), rotations, and the SH rest (playbot_lod2, SH 2: with it frozen, level 1's correction
+# is 60% smaller and levels 1-7 change by -0.2 to +0.9 dB fg-PSNR; spec A.8)
+FREEZE = ("means", "quats", "sh_rest")
 SECONDS = 120.0
 
 
@@ -67,19 +76,35 @@ def quantized(values: np.ndarray, steps: np.ndarray) -> np.ndarray:
     return np.rint(values.astype(np.float64) / steps.astype(np.float64)).astype(np.int64)
 
 
-def level_deltas(q: np.ndarray, steps: np.ndarray, target: np.ndarray, shift: int = SHIFT) -> np.ndarray:
-    """t (n, C): the multiples of 2^shift unit steps that bring quantized values ``q`` nearest to
-    the float values ``target`` (spec 8.7: q' = q + t 2^s)."""
-    want = target.astype(np.float64) / steps.astype(np.float64)
-    return np.rint((want - q) / float(1 << shift)).astype(np.int64)
+def level_shift(change: np.ndarray, resolution: float = RESOLUTION) -> int:
+    """s for a level whose wanted changes (in unit steps) are ``change``: 2^s nearest (in log) to
+    their RMS over ``resolution``, within 0..CORRECTION_MAX_SHIFT."""
+    rms = float(np.sqrt(np.mean(np.square(change)))) if change.size else 0.0
+    if not rms > 0.0:
+        return 0
+    return int(np.clip(np.rint(np.log2(rms / resolution)), 0, S.CORRECTION_MAX_SHIFT))
+
+
+def level_deltas(q: np.ndarray, steps: np.ndarray, target: np.ndarray, shift: int | None = SHIFT,
+                 chans=slice(None), resolution: float = RESOLUTION,
+                 rounding: float = ROUNDING) -> tuple[np.ndarray, int]:
+    """(t (n, C), s): the multiples of 2^s unit steps that bring quantized values ``q`` nearest to
+    the float values ``target`` (spec 8.7: q' = q + t 2^s); s = ``shift``, or when None chosen
+    by ``level_shift`` from the changes of the channels ``chans``."""
+    change = target.astype(np.float64) / steps.astype(np.float64) - q
+    s = level_shift(change[:, chans], resolution) if shift is None else int(shift)
+    x = change / float(1 << s)
+    return (np.sign(x) * np.floor(np.abs(x) + rounding)).astype(np.int64), s
 
 
 def fit(data: bytes, user_cameras=None, seconds: float = SECONDS, max_fraction: float = MAX_FRACTION,
-        shift: int = SHIFT, progress: bool | None = None, steps: int | None = None, **distill_kw):
+        shift: int | None = SHIFT, resolution: float = RESOLUTION, rounding: float = ROUNDING,
+        freeze: tuple = FREEZE, progress: bool | None = None, steps: int | None = None,
+        **distill_kw):
     """{(level, region): correction payload} for ``data`` (a file without corrections) and a
     CorrectionReport. The teacher is the file's own full decode; each level's values come from
     Eq. 4 of that level alone (stages fine to coarse), within ``seconds``."""
-    from refcodec.encoder.layering.distill import distill
+    from refcodec.encoder.layering.distill import DEFAULT_SIZE, distill
     from refcodec.format.decode import decode
 
     t0 = time.perf_counter()
@@ -92,24 +117,25 @@ def fit(data: bytes, user_cameras=None, seconds: float = SECONDS, max_fraction: 
     # each decoded Gaussian's unit steps (spec 7.2), from the units in output order
     ustep = np.concatenate([np.broadcast_to(u.steps, (u.count, C)) for u in full.units if u.status == "decoded"])
     q = quantized(scene.attribute_matrix(), ustep)
-    from refcodec.encoder.layering.distill import DEFAULT_SIZE
-
     size = int(distill_kw.pop("size", DEFAULT_SIZE))
     cams = user_cameras if user_cameras else views(scene.positions, size)
     _, rep, levels = distill(scene, layer, cams, size=size, seconds=seconds, reach=0, max_fraction=max_fraction,
-                             freeze=FREEZE, per_level=True, progress=progress, steps=steps, **distill_kw)
+                             freeze=freeze, per_level=True, progress=progress, steps=steps, **distill_kw)
     report.distill = rep
     table = {}
     for d, (rows, fitted) in sorted(levels.items()):
-        t = level_deltas(q[rows], ustep[rows], fitted.attribute_matrix(), shift)
+        live = np.ones(C, dtype=bool)
+        live[ROT_W:ROT_Z + 1] = False                  # rotations stay (FREEZE); only renormalized there
+        t, s = level_deltas(q[rows], ustep[rows], fitted.attribute_matrix(), shift, live, resolution,
+                            rounding)
         t = np.clip(t, -(1 << 30), 1 << 30)
-        t[:, ROT_W:ROT_Z + 1] = 0                      # rotations stay (FREEZE); only renormalized there
+        t[:, ~live] = 0
         for r in np.unique(region[rows]):
             sel = region[rows] == r
             tr = t[sel]
             chans = np.flatnonzero(np.any(tr != 0, axis=0))
-            table[int(d), int(r)] = fcorrect.build_payload(chans, shift, tr[:, chans].T)
-        report.levels.append(dict(level=int(d), gaussians=int(rows.size),
+            table[int(d), int(r)] = fcorrect.build_payload(chans, s, tr[:, chans].T)
+        report.levels.append(dict(level=int(d), gaussians=int(rows.size), shift=s,
                                   bytes=sum(len(p) for (dd, _), p in table.items() if dd == d)))
     report.seconds = time.perf_counter() - t0
     return table, report

@@ -5,7 +5,7 @@ import numpy as np
 
 from refcodec.cli import main
 from refcodec.encoder import EncodeOptions, encode_scene
-from refcodec.encoder.corrections import add_corrections, fit, level_deltas, quantized
+from refcodec.encoder.corrections import RESOLUTION, add_corrections, fit, level_deltas, level_shift, quantized
 from refcodec.format import schema as S
 from refcodec.format.decode import decode
 from refcodec.format.front import read_front
@@ -38,8 +38,15 @@ def test_quantized_values_and_deltas():
     q = np.array([[7, -3]])
     vals = (q.astype(np.float32) * steps).astype(np.float32)
     assert np.array_equal(quantized(vals, steps), q)
-    t = level_deltas(q, steps, vals + np.float32(16) * steps, shift=4)
-    assert np.array_equal(t, [[1, 1]])
+    t, s = level_deltas(q, steps, vals + np.float32(16) * steps, shift=4)
+    assert s == 4 and np.array_equal(t, [[1, 1]])
+    # the chosen shift: 2^s nearest (in log) to the RMS change over RESOLUTION
+    assert level_shift(np.full((5, 2), 4.0 * 32), 4.0) == 5 and level_shift(np.full((5, 2), 4.0 * 45), 4.0) == 5
+    assert level_shift(np.full((5, 2), 4.0 * 46), 4.0) == 6 and level_shift(np.zeros((5, 2))) == 0
+    assert level_shift(np.full((5, 2), 0.5)) == 0 and level_shift(np.full((2, 2), 1e30)) == 16
+    assert level_shift(np.full((5, 2), RESOLUTION * 16)) == 4
+    t, s = level_deltas(q, steps, vals + np.float32(64) * steps, shift=None, resolution=4.0)
+    assert s == 4 and np.array_equal(t, [[4, 4]])
 
 
 def test_corrections_keep_the_full_level_and_improve_each_prefix():
@@ -71,7 +78,7 @@ def test_encoder_and_cli_write_corrections(tmp_path):
     src = tmp_path / "s.ply"
     write_ply(src, scene)
     out = tmp_path / "s.lgs"
-    assert main(["encode", str(src), str(out), "--layers", "4", "--distill", "--distill-seconds", "0",
+    assert main(["encode", str(src), str(out), "--layers", "4", "--distill", "--distill-seconds", "0.01",
                  "--quiet"]) == 0
     data = out.read_bytes()
     fm = read_front(data)
@@ -80,9 +87,11 @@ def test_encoder_and_cli_write_corrections(tmp_path):
     assert decode(data, levels=[1]).corrected == {0: 1}
     # option (a) stays reachable and writes no correction
     assert main(["encode", str(src), str(tmp_path / "a.lgs"), "--layers", "4", "--distill", "shared",
-                 "--distill-seconds", "0", "--quiet"]) == 0
+                 "--distill-seconds", "0.01", "--quiet"]) == 0
     assert tuple(read_front((tmp_path / "a.lgs").read_bytes()).version) == S.BASE_VERSION
-    # rate control cannot know the corrections' bytes in advance: a clear error
-    import pytest
-    with pytest.raises(ValueError, match="target-bytes"):
-        encode_scene(scene, EncodeOptions(layers=4, target_bytes=10_000, distill_seconds=0.0, progress=False))
+    # a byte target bounds the full level (what a client fetches for the whole scene); the
+    # corrections come on top of it
+    data = encode_scene(scene, EncodeOptions(layers=4, target_bytes=10_000, distill_seconds=0.01, progress=False))
+    fm = read_front(data)
+    extra = sum(e.length for e in fm.toc if e.kind == S.KIND_CORRECTION)
+    assert extra > 0 and len(data) - extra <= 10_000

@@ -40,17 +40,20 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from refcodec.encoder.pipeline import STREAM  # noqa: E402
+
 # encoder variants: name -> keyword arguments of EncodeOptions (besides layers)
 VARIANTS = {
     "default": {},                         # the default encoder (the 4.0 encoder of 2026-12-02)
-    "stream": {"coverage": True, "rank": "fast", "adjust": True},   # --stream (spec A.10)
-    "proxy": {"coverage": True, "adjust": True},                   # --stream --rank none
-    "rank": {"coverage": True, "rank": "full", "adjust": True},     # --stream --rank full
+    # --stream (spec A.10): render ranking, coverage, adjustments and, since 4.2, the corrections
+    # of A.8 (b) at quality medium (refcodec.encoder.STREAM)
+    "stream": dict(STREAM),
+    "stream-nodistill": {"coverage": True, "rank": "full", "adjust": True},   # --stream --distill-seconds 0
+    "fast": {"coverage": True, "rank": "fast", "adjust": True},    # ... --rank fast (the 4.1 --stream)
+    "proxy": {"coverage": True, "adjust": True},                   # ... --rank none
+    "gradient": {"coverage": True, "rank": "gradient", "adjust": True},  # ... --rank gradient (Eq. 3)
     "prune": {"prune_margin": 12.0},
-    "distill": {"distill_seconds": 120.0, "distill_mode": "shared"},   # spec A.8 option (a)
-    "prune+distill": {"prune_margin": 12.0, "distill_seconds": 120.0, "distill_mode": "shared"},
-    # --stream --distill: spec A.8 option (b), each level's own values as 4.2 corrections (8.7)
-    "stream-distill": {"coverage": True, "rank": "fast", "adjust": True, "distill_seconds": 120.0},
+    "distill-shared": {"distill_seconds": 120.0, "distill_mode": "shared"},   # spec A.8 option (a)
 }
 EVAL_RINGS = ((5.0, 17.0), (42.0, 31.0))   # (elevation, azimuth offset) degrees
 
@@ -280,7 +283,8 @@ def markdown(results: list, settings: dict) -> str:
          "SSIM against the original scene's renders, fg-PSNR over the pixels the original covers "
          f"(alpha > 0.5). LOD: splat-transform {settings.get('splat_transform', '?')} "
          "`--decimate-adaptive N -g cpu` to the prefix's count, then SPZ (full level: SPZ of the "
-         "original). Commit " + settings["commit"] + f", LGS {settings['spec']}.", ""]
+         f"original). LGS at quality `{settings.get('quality', 'high')}`. Commit " + settings["commit"]
+         + f", LGS {settings['spec']}.", ""]
     for res in results:
         for v in res["variants"]:
             c = v["compare"]
@@ -333,6 +337,7 @@ def main(argv=None) -> int:
     ap.add_argument("--splat-transform", default=None)
     ap.add_argument("--no-lod", action="store_true", help="skip the decimated LODs")
     ap.add_argument("--distill-seconds", type=float, default=None, help="time budget of the distill variants")
+    ap.add_argument("--quality", default=None, help="every variant at this quality (spec A.3; default high)")
     ap.add_argument("--distill-opt", action="append", default=[], metavar="KEY=JSON",
                     help="a keyword argument of refcodec.encoder.layering.distill.distill, e.g. anchor=1.0")
     a = ap.parse_args(argv)
@@ -352,7 +357,7 @@ def main(argv=None) -> int:
     if tool is None:
         _log(f"LOD peer unavailable: {why}")
     commit, dirty = _commit()
-    settings = dict(views=a.views, size=a.size, closeups=a.closeups, layers=a.layers,
+    settings = dict(views=a.views, size=a.size, closeups=a.closeups, layers=a.layers, quality=a.quality or "high",
                     commit=commit + (" (+ uncommitted changes)" if dirty else ""),
                     spec=f"{VERSION_MAJOR}.{VERSION_MINOR}",
                     splat_transform=getattr(tool, "version", None),
@@ -368,7 +373,7 @@ def main(argv=None) -> int:
         lod_cache: dict = {}
         for v in names:
             _log(f" variant {v}")
-            opts = dict(VARIANTS[v])
+            opts = dict(VARIANTS[v], **({"quality": a.quality} if a.quality else {}))
             if "distill_seconds" in opts:
                 if a.distill_seconds is not None:
                     opts["distill_seconds"] = a.distill_seconds

@@ -17,7 +17,9 @@ scene run (the finer ones cost most per step and are closest to the teacher alre
 
 Measured (spec A.8, tools/bench/results/prefix-distill-2026-12-07.md): the coarse levels gain
 6-8 dB on plant, but every finer level and the full level lose far more, because the coarse
-Gaussians stay in them; hence off by default.
+Gaussians stay in them; hence (a) is only ``--distill shared``. With ``per_level`` (and
+``reach=0``) it gives instead each level's own distilled model, option (b) of spec A.8, which
+``refcodec.encoder.corrections`` stores as 4.2 prefix corrections (``--distill``, ``--stream``).
 
 Views: the pruning ranking rings (refcodec.encoder.layering.pruning.RANK_RINGS) at ``size``
 pixels, or the user's cameras scaled to ``size``. A time budget (``seconds``, after the teacher
@@ -105,7 +107,8 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
     ``mean((theta - theta_0)^2)`` over the trained Gaussians (positions in units of the
     scene's extent), a cheap stand-in for the levels left out. ``max_fraction``: only stages
     whose G<=i holds at most this fraction of the scene run. ``freeze``: parameter groups left
-    as they are ("means", "log_scales", "quats", "opacity_logits", "sh"). ``per_level``: also
+    as they are ("means", "log_scales", "quats", "opacity_logits", "sh"; "sh_rest": the SH rest
+    alone). ``per_level``: also
     return, as a third value, {i: the scene G<=i as stage i left it} for every stage that ran
     (option (b) of spec A.8: one distilled model per level; with ``reach=0`` stage i is Eq. 4
     of level i alone).
@@ -186,7 +189,7 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if live["sh"].grad is not None and live["sh"].shape[1] > 1:
-                live["sh"].grad[:, 1:] *= LR["sh_rest"] / LR["sh_dc"]
+                live["sh"].grad[:, 1:] *= 0.0 if "sh_rest" in freeze else LR["sh_rest"] / LR["sh_dc"]
             opt.step()
             first = val if k == 0 else first
             last = val
