@@ -186,7 +186,8 @@ def test_encode_stream_ranks_spreads_and_adjusts(tmp_path, ply, capsys):
 
     path, scene = ply
     out = tmp_path / "r.lgs"
-    for extra, version in ((["--distill-seconds", "2"], (4, 2)), (["--distill-seconds", "0", "--rank", "fast"], (4, 1))):
+    for extra, version in ((["--distill-seconds", "2"], (4, 2)),
+                           (["--distill-seconds", "0", "--rank", "fast"], (4, 1))):
         assert main(["encode", str(path), str(out), "--stream", *extra, "--layers", "4", "--overcomplete", "8",
                      "--quiet"]) == 0
         fm = read_front(out.read_bytes())

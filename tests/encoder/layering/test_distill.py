@@ -89,6 +89,6 @@ def test_encoder_and_cli_take_distillation(tmp_path):
     assert data != plain
     src = tmp_path / "s.ply"
     write_ply(src, scene)
-    assert main(["encode", "--no-adjust", str(src), str(tmp_path / "s.lgs"), "--layers", "4", "--distill-seconds", "0.01",
-                 "--quiet"]) == 0
+    assert main(["encode", "--no-adjust", str(src), str(tmp_path / "s.lgs"), "--layers", "4",
+                 "--distill-seconds", "0.01", "--quiet"]) == 0
     assert decode((tmp_path / "s.lgs").read_bytes()).scene.n == scene.n
