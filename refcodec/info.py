@@ -4,6 +4,7 @@ from __future__ import annotations
 from refcodec.format.errors import printable
 from refcodec.format.front import Limits, read_front
 from refcodec.format.adjust import payload_values
+from refcodec.stream.select import selected_bytes
 from refcodec.format.schema import (
     ANCILLARY_NAMES, GATE_PREFIX_ADJUSTMENT, KIND_ADJUSTMENT, KIND_NAMES, QUALITY_NAMES, SEG_FLAG_ABSENT, SOURCE_KINDS,
 )
@@ -44,7 +45,7 @@ def describe(data: bytes) -> dict:
     cum, acc = [], fm.front_length
     for layer in range(1, info.num_layers + 1):
         acc += by_layer.get(layer, 0)
-        cum.append(dict(level=layer, bytes=acc,
+        cum.append(dict(level=layer, bytes=acc, fetch=selected_bytes(fm, [layer] * info.num_regions),
                         gaussians=sum(sum(r.counts[:layer]) for r in fm.regions),
                         present_gaussians=sum(sum(c[:layer]) for c in present_counts)))
     # spec 8.6: the prefix adjustments (read from the data when present; None when invalid)
@@ -101,10 +102,15 @@ def format_text(d: dict) -> str:
         for p in r["prompts"]:   # click regions (spec 3.3): view, pixel, negative, vote threshold
             lines.append(f"      {'negative' if p['negative'] else 'click'} view {p['view']} pixel "
                          f"({p['x']:g}, {p['y']:g}) threshold {p['threshold']:.3g}")
-    lines += ["", "level  cumulative bytes  cumulative Gaussians" + ("  present" if held else "")]
+    # with prefix corrections (spec 8.7) a prefix holds every lower level's, while a client that
+    # fetches ranges takes only its level's: both counts
+    fetched = d.get("bytes_per_kind", {}).get("correction")
+    lines += ["", "level  cumulative bytes  cumulative Gaussians" + ("  present" if held else "")
+              + ("  fetched for the level" if fetched else "")]
     for c in d["levels"]:
         lines.append(f"  {c['level']:>3}  {c['bytes']:>16,}  {c['gaussians']:>20,}"
-                     + (f"  {c['present_gaussians']:>7,}" if held else ""))
+                     + (f"  {c['present_gaussians']:>7,}" if held else "")
+                     + (f"  {c['fetch']:>22,}" if fetched else ""))
     if d.get("adjustments"):
         lines += ["", "prefix adjustments (spec 8.6): level, region: log-scale floor, opacity offset"]
         for a in d["adjustments"]:

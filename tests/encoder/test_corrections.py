@@ -85,6 +85,13 @@ def test_encoder_and_cli_write_corrections(tmp_path):
     assert tuple(fm.version) == S.GATE_PREFIX_CORRECTIONS
     assert any(e.kind == S.KIND_CORRECTION for e in fm.toc)
     assert decode(data, levels=[1]).corrected == {0: 1}
+    # info: a prefix holds every lower level's corrections, a ranged fetch only its level's
+    from refcodec.info import describe, format_text
+    d = describe(data)
+    lv = d["levels"]
+    assert lv[0]["fetch"] == lv[0]["bytes"] and all(c["fetch"] < c["bytes"] for c in lv[1:-1])
+    assert lv[-1]["fetch"] == len(data) - d["bytes_per_kind"]["correction"]
+    assert "fetched for the level" in format_text(d)
     # option (a) stays reachable and writes no correction
     assert main(["encode", str(src), str(tmp_path / "a.lgs"), "--layers", "4", "--distill", "shared",
                  "--distill-seconds", "0.01", "--quiet"]) == 0
