@@ -91,3 +91,43 @@ def test_decoder_applies_the_level_of_each_coarse_region(coded):
     # a 4.1 decoder's view: the same file labelled 4.1 skips kind 130
     from conformance.craft import relabel
     assert decode(relabel(data, 4, 1), levels=[1] * R).corrected == {}
+
+
+@pytest.fixture(scope="module")
+def corrected_file(coded):
+    fm = read_front(coded)
+    rng = np.random.default_rng(1)
+    table = {(level, r): correct.build_payload([0, 1, 8], 2, rng.integers(-3, 4, size=(3, int(sum(
+        fm.regions[r].counts[:level]))))) for level in (1, 2, 3) for r in range(fm.info.num_regions)}
+    return add_corrections(coded, table)
+
+
+@settings(max_examples=40, deadline=None)
+@given(frac=st.floats(0, 1), where=st.integers(0, 2**31), bit=st.integers(0, 7))
+def test_cut_or_damaged_corrections_never_raise(corrected_file, frac, where, bit):
+    """Any byte prefix of a corrected file, and any bit flipped in a correction segment, decodes
+    (spec 8.4, 8.7): a damaged correction is ignored, never an error and never a traceback."""
+    from refcodec.format.errors import LGSError
+
+    data = corrected_file
+    fm = read_front(data)
+    ents = [e for e in fm.toc if e.kind == S.KIND_CORRECTION]
+    e = ents[where % len(ents)]
+    bad = bytearray(data)
+    bad[e.offset + where % e.length] ^= 1 << bit
+    full = decode(data).scene
+    for blob in (data[:int(frac * len(data))], bytes(bad)):
+        try:
+            got = decode(blob)
+        except LGSError:
+            assert len(blob) < fm.front_length          # only a cut front is an error
+            continue
+        assert got.scene.n <= full.n
+        assert set(got.corrected.values()) <= {1, 2, 3}
+    R = fm.info.num_regions
+    at_level = decode(bytes(bad), levels=[e.layer] * R)         # the damaged correction's own level
+    assert e.region not in at_level.corrected                    # its checksum fails: ignored (8.2)
+    assert at_level.corrected == {r: e.layer for r in range(R) if r != e.region}
+    damaged = decode(bytes(bad))
+    assert np.array_equal(damaged.scene.positions, full.positions)
+    assert np.array_equal(damaged.scene.attribute_matrix(), full.attribute_matrix())   # full level: untouched

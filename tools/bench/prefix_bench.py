@@ -281,7 +281,7 @@ def markdown(results: list, settings: dict) -> str:
          f"(orbit rings at elevations {', '.join(str(e) for e, _ in EVAL_RINGS)} deg"
          f"{', with close-ups' if settings.get('closeups') else ''}; not the encoder's views), PSNR / "
          "SSIM against the original scene's renders, fg-PSNR over the pixels the original covers "
-         f"(alpha > 0.5). LOD: splat-transform {settings.get('splat_transform', '?')} "
+         f"(alpha > 0.5). LOD: {settings.get('splat_transform') or 'splat-transform ?'} "
          "`--decimate-adaptive N -g cpu` to the prefix's count, then SPZ (full level: SPZ of the "
          f"original). LGS at quality `{settings.get('quality', 'high')}`. Commit " + settings["commit"]
          + f", LGS {settings['spec']}.", ""]
