@@ -22,9 +22,9 @@ from refcodec.format import schema as S
 from refcodec.format.channels import ROT_W, ROT_Z
 
 # corrections in units of 2^s unit steps, s chosen per level so that 2^s is about the RMS of the
-# level's changes (in unit steps) over RESOLUTION (spec A.8: 1.4 measured best of 1, 1.4, 2 and 4
-# and a fixed s = 4): the coarse levels move their values by tens of steps, the finer ones by a
-# few; None: that rule, an int: a fixed s
+# level's changes (in unit steps) over RESOLUTION: the coarse levels move their values by tens of
+# steps, the finer ones by a few (spec A.8; 1.4 measured best of 1, 1.4, 2, 4 and a fixed s = 4,
+# tools/bench/results/prefix-shift-study-2026-12-07.md); None: that rule, an int: a fixed s
 SHIFT = None
 RESOLUTION = 1.4
 # rounding of the corrections: |t| = floor(|x| + ROUNDING); 0.5 to nearest. A dead zone (1/3, as
