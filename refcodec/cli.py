@@ -111,11 +111,11 @@ def _parser() -> argparse.ArgumentParser:
                         "spreading every prefix over the scene")
     e.add_argument("--distill", nargs="?", const="levels", choices=("levels", "shared"), default=None,
                    help="progressive distillation (spec A.8, RecastGS Eq. 4): each prefix renders like the "
-                        "whole scene. levels (the default): every level up to half the Gaussians gets its "
-                        "own fitted opacities, scales and colours as 4.2 prefix corrections (spec 8.7; the "
-                        "full level unchanged, about 5-8%% more bytes); shared: one parameter set for "
-                        "every level (no 4.2 tool; the full level drops). Slow: --distill-seconds "
-                        "(best with --stream)")
+                        "whole scene. levels (the default; part of --stream): every level up to 60%% of "
+                        "the Gaussians gets its own fitted opacities, scales and colours as 4.2 prefix "
+                        "corrections (spec 8.7; the full level unchanged; the file about 20-26%% larger, "
+                        "a client fetches only its level's); shared: one parameter set for every level "
+                        "(no 4.2 tool; the full level drops). Slow: --distill-seconds")
     e.add_argument("--distill-seconds", type=float, default=None, metavar="S",
                    help="--distill (and --stream's) with this time budget instead of 120 s; 0: none")
     e.add_argument("--no-adjust", action="store_true",
