@@ -102,9 +102,21 @@ def unit_bytes(front: FrontMatter) -> dict:
     return out
 
 
+def correction_bytes(front: FrontMatter) -> dict:
+    """Bytes of each (layer, region)'s present correction segments (spec 8.7): what a client adds
+    when that layer is the region's selected level (and drops when it selects a finer one)."""
+    out = {}
+    for u in front.units:
+        b = sum(front.toc[i].length for i in correction_segments(front, u))
+        if b:
+            out[u.layer, u.region] = b
+    return out
+
+
 def budget_levels(front: FrontMatter, max_bytes: int, priority: list, caps: list | None = None) -> list:
     """A selection (spec 8.1) whose bytes fit ``max_bytes``: the front plus the critical segments
-    of the selected units. The named ``priority`` regions (labels or indices) get their layers
+    of the selected units and the corrections of each region's level (spec 8.7), as a client
+    fetches them. The named ``priority`` regions (labels or indices) get their layers
     first, layer by layer in the order given, then the other regions the same way with what is
     left; a region stops at the first layer that does not fit (or is absent). ``caps``: the
     highest level of each region (default L)."""
@@ -122,13 +134,15 @@ def budget_levels(front: FrontMatter, max_bytes: int, priority: list, caps: list
     left = int(max_bytes) - front.front_length
     if left < 0:
         raise ValueError(f"a budget of {max_bytes:,} bytes does not hold the front ({front.front_length:,} bytes)")
-    sizes = unit_bytes(front)
+    sizes, corr = unit_bytes(front), correction_bytes(front)
     levels = [0] * nr
     for group in (first, [i for i in range(nr) if i not in first]):
         open_ = list(group)
         for layer in range(1, nl + 1):
             for r in list(open_):
                 cost = sizes.get((layer, r), 0)
+                if cost is not None:      # the level's correction replaces the one below's
+                    cost += corr.get((layer, r), 0) - corr.get((layer - 1, r), 0)
                 if layer > caps[r] or cost is None or cost > left:
                     open_.remove(r)
                     continue

@@ -126,14 +126,22 @@ def _in_view(cam, pts: np.ndarray) -> np.ndarray:
 
 def select_levels(front: FrontMatter, view: View, budget: int, max_levels: list | None = None,
                   samples: dict | None = None) -> list:
-    """Per-region levels for ``view`` whose front plus selected units fit ``budget`` bytes.
+    """Per-region levels for ``view`` whose fetch (``selected_bytes``: the front, the selected units
+    and each region's correction, spec 8.7) fits ``budget`` bytes.
     ``max_levels`` caps each region (e.g. from --level/--roi); ``samples`` as for
     ``region_weights``."""
     info = front.info
     R, L = info.num_regions, info.num_layers
     caps = list(max_levels) if max_levels is not None else [L] * R
-    ub = unit_bytes(front)
+    from refcodec.format.decode import correction_bytes
+
+    ub, corr = unit_bytes(front), correction_bytes(front)
     counts = [list(r.counts) for r in front.regions]
+
+    def cost(r, k):                                   # from level k - 1 to k: the unit, and the
+        b = ub.get((k, r), 0)                         # level's correction instead of the one below's
+        return None if b is None else b + corr.get((k, r), 0) - corr.get((k - 1, r), 0)
+
     layer_bytes = [max(1, sum(b for (l, _), b in ub.items() if l == k + 1)) for k in range(L)]
     w = region_weights(front, view, samples)
     left = int(budget) - front.front_length
@@ -142,8 +150,8 @@ def select_levels(front: FrontMatter, view: View, budget: int, max_levels: list 
         return levels
     order = [r for r in np.argsort(-w, kind="stable") if w[r] > 0 and caps[r] >= 1]
     for r in order:                                   # layer 1 everywhere first, nearest first
-        b = ub.get((1, r), 0)
-        if b <= left:
+        b = cost(r, 1)
+        if b is not None and b <= left:
             levels[r], left = 1, left - b
     heap = []
 
@@ -156,8 +164,8 @@ def select_levels(front: FrontMatter, view: View, budget: int, max_levels: list 
         push(r)
     while heap:
         _, r, nxt = heapq.heappop(heap)
-        b = ub.get((nxt, r), 0)
-        if b <= left:
+        b = cost(r, nxt)
+        if b is not None and b <= left:
             levels[r], left = nxt, left - b
             push(r)
     # regions without Gaussians: any level selects nothing; keep them at the cap
@@ -170,9 +178,8 @@ def select_levels(front: FrontMatter, view: View, budget: int, max_levels: list 
 def selected_bytes(front: FrontMatter, levels: list) -> int:
     """Bytes a client fetches for the selection: the front, the selected units (critical and
     adjustment segments) and the correction segments of each region's selected level (spec 8.7)."""
-    from refcodec.format.decode import correction_segments
+    from refcodec.format.decode import correction_bytes
 
-    ub = unit_bytes(front)
-    corr = sum(front.toc[i].length for u in front.units if u.layer == levels[u.region]
-               for i in correction_segments(front, u))
-    return front.front_length + corr + sum(b for (l, r), b in ub.items() if l <= levels[r])
+    ub, corr = unit_bytes(front), correction_bytes(front)
+    return (front.front_length + sum(corr.get((k, r), 0) for r, k in enumerate(levels))
+            + sum(b for (l, r), b in ub.items() if l <= levels[r]))

@@ -75,3 +75,36 @@ def test_decode_view_over_http(served, tmp_path, capsys):
                  f"{tmp_path / 'cameras.json'}:0", "--max-bytes", str(budget)]) == 0
     assert "levels for the view" in capsys.readouterr().out
     assert main(["decode", served.url("tiled.lgs"), str(tmp_path / "c.ply"), "--view", "nope.json:3"]) == 1
+
+
+def test_budgets_count_the_corrections_a_client_fetches():
+    """With prefix corrections (spec 8.7) a region at level k costs its units and level k's
+    correction; both budgeted selections keep the fetch within the budget."""
+    from refcodec.encoder.corrections import add_corrections
+    from refcodec.format import correct
+    from refcodec.format.decode import budget_levels, correction_bytes
+
+    scene, data = tiled()
+    fm = read_front(data)
+    rng = np.random.default_rng(3)
+    table = {(k, r): correct.build_payload([0, 1], 1, rng.integers(-9, 10, size=(2, n)))
+             for k in range(1, fm.info.num_layers) for r in range(fm.info.num_regions)
+             if (n := int(sum(fm.regions[r].counts[:k])))}
+    data = add_corrections(data, table)
+    fm = read_front(data)
+    corr = correction_bytes(fm)
+    assert len(corr) == len(table) and all(b > 0 for b in corr.values())
+    R = fm.info.num_regions
+    full = [fm.info.num_layers] * R
+    assert selected_bytes(fm, full) == len(data) - sum(corr.values())      # no correction at level L
+    lo, hi = scene.positions.min(0), scene.positions.max(0)
+    view = View(np.array([lo[0] - 0.05 * (hi[0] - lo[0]), (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2]))
+    for frac in (0.05, 0.2, 0.5, 0.9):
+        budget = int(frac * len(data))
+        for levels in (select_levels(fm, view, budget), budget_levels(fm, budget, [1])):
+            assert selected_bytes(fm, levels) <= budget and max(levels) >= 1
+    # a budget of exactly level k's fetch selects level k everywhere (uniform priority)
+    held = [r for r in range(R) if sum(fm.regions[r].counts)]
+    for k in range(1, fm.info.num_layers + 1):
+        got = budget_levels(fm, selected_bytes(fm, [k] * R), [])
+        assert [got[r] for r in held] == [k] * len(held)
