@@ -366,11 +366,10 @@ def _cmd_decode(a) -> int:
     front = read_front(data, a.max_gaussians, limits)
     levels = _selection(a, front)
     if a.priority:                           # a byte budget spent on the named regions first
-        from refcodec.format.decode import budget_levels, correction_bytes, unit_bytes
+        from refcodec.format.decode import budget_levels
+        from refcodec.stream.select import selected_bytes
         levels = budget_levels(front, a.max_bytes, a.priority, caps=levels)
-        sizes, corr = unit_bytes(front), correction_bytes(front)
-        used = (front.front_length + sum(b or 0 for (l, r), b in sizes.items() if l <= levels[r])
-                + sum(corr.get((k, r), 0) for r, k in enumerate(levels)))
+        used = selected_bytes(front, levels)
         if not a.quiet:
             print("levels: " + ", ".join(f"{printable(r.label)}={k}" for r, k in zip(front.regions, levels))
                   + f" ({used:,} of {a.max_bytes:,} bytes)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from refcodec.format.errors import printable
 from refcodec.format.front import Limits, read_front
 from refcodec.format.adjust import payload_values
-from refcodec.stream.select import selected_bytes
+from refcodec.stream.select import level_bytes
 from refcodec.format.schema import (
     ANCILLARY_NAMES, GATE_PREFIX_ADJUSTMENT, KIND_ADJUSTMENT, KIND_NAMES, QUALITY_NAMES, SEG_FLAG_ABSENT, SOURCE_KINDS,
 )
@@ -43,9 +43,10 @@ def describe(data: bytes) -> dict:
         else:
             present_counts[u.region][u.layer - 1] += u.count
     cum, acc = [], fm.front_length
+    fetch = level_bytes(fm)
     for layer in range(1, info.num_layers + 1):
         acc += by_layer.get(layer, 0)
-        cum.append(dict(level=layer, bytes=acc, fetch=selected_bytes(fm, [layer] * info.num_regions),
+        cum.append(dict(level=layer, bytes=acc, fetch=fetch[layer - 1],
                         gaussians=sum(sum(r.counts[:layer]) for r in fm.regions),
                         present_gaussians=sum(sum(c[:layer]) for c in present_counts)))
     # spec 8.6: the prefix adjustments (read from the data when present; None when invalid)

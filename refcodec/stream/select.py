@@ -130,11 +130,11 @@ def select_levels(front: FrontMatter, view: View, budget: int, max_levels: list 
     and each region's correction, spec 8.7) fits ``budget`` bytes.
     ``max_levels`` caps each region (e.g. from --level/--roi); ``samples`` as for
     ``region_weights``."""
+    from refcodec.format.decode import correction_bytes
+
     info = front.info
     R, L = info.num_regions, info.num_layers
     caps = list(max_levels) if max_levels is not None else [L] * R
-    from refcodec.format.decode import correction_bytes
-
     ub, corr = unit_bytes(front), correction_bytes(front)
     counts = [list(r.counts) for r in front.regions]
 
@@ -183,3 +183,21 @@ def selected_bytes(front: FrontMatter, levels: list) -> int:
     ub, corr = unit_bytes(front), correction_bytes(front)
     return (front.front_length + sum(corr.get((k, r), 0) for r, k in enumerate(levels))
             + sum(b for (l, r), b in ub.items() if l <= levels[r]))
+
+
+def level_bytes(front: FrontMatter) -> list:
+    """``selected_bytes`` of every uniform selection, levels 1..L (every region at that level), in
+    one pass over the TOC (``refcodec info``; a front of many layers and entries stays cheap)."""
+    from refcodec.format.decode import correction_bytes
+
+    L = front.info.num_layers
+    units, corr = [0] * (L + 1), [0] * (L + 1)
+    for (l, _), b in unit_bytes(front).items():
+        units[l] += b
+    for (l, _), b in correction_bytes(front).items():
+        corr[l] += b
+    out, acc = [], front.front_length
+    for l in range(1, L + 1):
+        acc += units[l]
+        out.append(acc + corr[l])
+    return out

@@ -13,7 +13,7 @@ from refcodec.format.front import read_front
 from refcodec.io.synthetic import make_scene
 from refcodec.render.camera import Camera, look_at
 from refcodec.roi.tiles import tile_regions
-from refcodec.stream.select import View, region_weights, select_levels, selected_bytes
+from refcodec.stream.select import View, level_bytes, region_weights, select_levels, selected_bytes
 
 
 @functools.lru_cache(maxsize=None)
@@ -97,6 +97,7 @@ def test_budgets_count_the_corrections_a_client_fetches():
     R = fm.info.num_regions
     full = [fm.info.num_layers] * R
     assert selected_bytes(fm, full) == len(data) - sum(corr.values())      # no correction at level L
+    assert level_bytes(fm) == [selected_bytes(fm, [k] * R) for k in range(1, fm.info.num_layers + 1)]
     lo, hi = scene.positions.min(0), scene.positions.max(0)
     view = View(np.array([lo[0] - 0.05 * (hi[0] - lo[0]), (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2]))
     for frac in (0.05, 0.2, 0.5, 0.9):

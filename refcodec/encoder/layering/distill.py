@@ -108,10 +108,9 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
     scene's extent), a cheap stand-in for the levels left out. ``max_fraction``: only stages
     whose G<=i holds at most this fraction of the scene run. ``freeze``: parameter groups left
     as they are ("means", "log_scales", "quats", "opacity_logits", "sh"; "sh_rest": the SH rest
-    alone). ``per_level``: also
-    return, as a third value, {i: the scene G<=i as stage i left it} for every stage that ran
-    (option (b) of spec A.8: one distilled model per level; with ``reach=0`` stage i is Eq. 4
-    of level i alone).
+    alone). ``per_level``: also return, as a third value, {i: the scene G<=i as stage i left it}
+    for every stage that ran (option (b) of spec A.8: one distilled model per level; with
+    ``reach=0`` stage i is Eq. 4 of level i alone).
     """
     import torch
 
