@@ -41,3 +41,27 @@ def test_compare_and_bd():
     assert c["bd_rate_fg"] < 0 and c["bd_rate"] < 0
     cams = PB.eval_cameras(np.random.default_rng(0).normal(size=(50, 3)), views=5, size=16, closeups=True)
     assert len(cams) == 10
+
+
+def test_peer_quality_picks_the_coarsest_preset_at_the_peers_full_level(tmp_path, monkeypatch):
+    """--quality peer: presets tried coarsest first, stopping at the first whose full level has at
+    least the fg-PSNR of SPZ of the original (here refcodec's own SPZ writer stands in for
+    splat-transform)."""
+    from refcodec.io.spz import write_spz
+
+    scene = make_scene(400, seed=5)
+    src, spz = tmp_path / "s.ply", tmp_path / "s.spz"
+    write_ply(src, scene)
+    write_spz(spz, scene)
+    monkeypatch.setattr(PB, "lod_spz", lambda tool, path, original, n, cache: (str(spz), ""))
+    cams = PB.eval_cameras(scene.positions, views=2, size=32)
+    ref, alphas = PB.render_all(scene, cams)
+    q = PB.peer_quality(None, str(src), scene, 4, cams, ref, [a > 0.5 for a in alphas], tmp_path)
+    presets = [t["preset"] for t in q["trials"] if isinstance(t["preset"], str)]
+    assert presets == list(PB.PEER_PRESETS[:len(presets)])
+    ok = [t for t in q["trials"] if t["fg_psnr"] == "inf" or t["fg_psnr"] >= q["peer_fg_psnr"]]
+    if ok and len(presets) > 1:     # bracketed: the answer is the coarsest passing level tried
+        best = max(ok, key=lambda t: t["level"])
+        assert q["preset"] in (best["preset"], best["level"])
+        failing = [t["level"] for t in q["trials"] if t not in ok]
+        assert min(x for x in failing if x > best["level"]) - best["level"] <= PB.PEER_RESOLUTION + 1e-9

@@ -18,6 +18,11 @@ elevations -15/20/55 and 35 degrees): two orbit rings at 5 and 42 degrees elevat
 offset by 17 and 31 degrees, ``--views`` in all, ``--size`` pixels square, and with
 ``--closeups`` as many again at half the camera distance (close-ups).
 
+``--quality peer`` encodes each scene at the coarsest quality level (to 0.25) whose full level,
+from the default encoder, has at least the fg-PSNR of SPZ of the original: prefixes compared at
+the full-level quality a user would otherwise ship, rather than at a preset that is far finer
+than SPZ on one scene and coarser on another.
+
 LOD files are cached under ``--cache`` (default /tmp/prefix_bench_cache) by scene file and
 count: decimation takes 10-20 s a level on this machine.
 """
@@ -124,8 +129,12 @@ def bd(rows_test: list, rows_anchor: list, key: str):
 # The decimated LOD
 # ------------------------------------------------------------------------------------------------
 def _scene_key(path: str) -> str:
-    st = os.stat(path)
-    return hashlib.sha1(f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    """Cache key of a scene file: a hash of its bytes (a copy of the same scene keeps its LODs)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
 
 
 def lod_spz(tool, path: str, original, count: int, cache: Path, timeout: float = 900) -> tuple[str | None, str]:
@@ -217,6 +226,59 @@ def level_prefixes(data: bytes) -> list:
     return out
 
 
+PEER_PRESETS = ("preview", "low", "medium", "high", "max")   # coarsest first (spec A.3)
+PEER_RESOLUTION = 0.25     # quality levels: the search's last step
+
+
+def peer_quality(tool, path: str, original, layers: int, cams, ref, masks, cache: Path) -> dict:
+    """The coarsest quality level (spec A.3: presets are named levels, any real level is allowed)
+    whose full level, written by the default encoder, has at least the fg-PSNR of SPZ of the
+    original (what a user ships instead): LGS compared at the peer's full-level quality rather
+    than at a fixed preset that is far finer than SPZ on one scene and coarser on another. The
+    presets are tried coarsest first; between the first that passes and the coarser one before it,
+    bisection to PEER_RESOLUTION levels. Returns dict(preset: the level, as a preset name when it
+    is one, peer_fg_psnr, trials: [dict(preset, level, fg_psnr, bytes)] in the order tried)."""
+    import peers as P
+
+    from refcodec.encoder.quantization import PRESET_LEVELS
+    from refcodec.format.decode import decode
+    from refcodec.io.load import load_scene
+
+    spz, why = lod_spz(tool, path, original, original.n, cache)
+    if spz is None:
+        raise SystemExit(f"--quality peer: no SPZ of the original: {why}")
+    dec, _, _ = P.align_scene(original, load_scene(spz))
+    peer = score(ref, masks, render_all(dec, cams)[0])["fg_psnr"]
+    trials = []
+
+    def passes(q) -> bool:
+        data, _ = encode_variant(original, "default", layers, {"quality": q})
+        fg = score(ref, masks, render_all(decode(data).scene, cams)[0])["fg_psnr"]
+        level = PRESET_LEVELS.get(q, q) if isinstance(q, str) else float(q)
+        trials.append(dict(preset=q, level=level, fg_psnr=fg, bytes=len(data)))
+        _log(f"  quality {q}: full level fg {_fmt(fg)} dB, {len(data):,} B (SPZ of the original: {_fmt(peer)} dB)")
+        return fg == "inf" or (_num(fg) is not None and fg >= peer)
+
+    good = bad = None
+    for q in PEER_PRESETS:
+        if passes(q):
+            good = PRESET_LEVELS[q]
+            break
+        bad = PRESET_LEVELS[q]
+    if good is None or bad is None:              # the finest fails, or the coarsest passes
+        return dict(preset=trials[-1]["preset"], peer_fg_psnr=peer, trials=trials)
+    while bad - good > PEER_RESOLUTION + 1e-9:   # larger level: coarser
+        mid = round((good + bad) / 2 / PEER_RESOLUTION) * PEER_RESOLUTION
+        if mid in (good, bad):
+            break
+        if passes(mid):
+            good = mid
+        else:
+            bad = mid
+    name = next((k for k, v in PRESET_LEVELS.items() if v == good), good)
+    return dict(preset=name, peer_fg_psnr=peer, trials=trials)
+
+
 def prefix_rows(data: bytes, cams, ref, masks, keep: dict) -> list:
     rows = []
     for p in level_prefixes(data):
@@ -288,7 +350,11 @@ def markdown(results: list, settings: dict) -> str:
     for res in results:
         for v in res["variants"]:
             c = v["compare"]
-            L.append(f"### {Path(res['scene']).stem}: `{v['variant']}` ({v['encode_s']:.1f} s encode)")
+            q = res.get("quality")
+            tried = ", ".join(f"`{t['preset']}` {_fmt(t['fg_psnr'])} dB" for t in q["trials"]) if q else ""
+            qs = (f", quality `{q['preset']}` (SPZ of the original {_fmt(q['peer_fg_psnr'])} dB fg; default "
+                  f"encoder's full level at the levels tried: {tried})") if q else ""
+            L.append(f"### {Path(res['scene']).stem}: `{v['variant']}` ({v['encode_s']:.1f} s encode{qs})")
             L.append("")
             L.append("| level | Gaussians | LGS bytes | PSNR | fg-PSNR | SSIM | LOD Gaussians | LOD bytes | "
                      "LOD PSNR | LOD fg-PSNR | LOD SSIM | fg diff | bytes ratio | fetch ratio |")
@@ -337,7 +403,10 @@ def main(argv=None) -> int:
     ap.add_argument("--splat-transform", default=None)
     ap.add_argument("--no-lod", action="store_true", help="skip the decimated LODs")
     ap.add_argument("--distill-seconds", type=float, default=None, help="time budget of the distill variants")
-    ap.add_argument("--quality", default=None, help="every variant at this quality (spec A.3; default high)")
+    ap.add_argument("--quality", default=None,
+                    help="every variant at this quality (spec A.3; default high); 'peer': per scene, the "
+                         "coarsest quality level (to 0.25) whose full level (default encoder) has at least "
+                         "the fg-PSNR of SPZ of the original")
     ap.add_argument("--distill-opt", action="append", default=[], metavar="KEY=JSON",
                     help="a keyword argument of refcodec.encoder.layering.distill.distill, e.g. anchor=1.0")
     a = ap.parse_args(argv)
@@ -370,10 +439,16 @@ def main(argv=None) -> int:
         ref, alphas = render_all(original, cams)
         masks = [al > 0.5 for al in alphas]
         res = dict(scene=str(path), gaussians=original.n, variants=[], lod={})
+        quality = a.quality
+        if quality == "peer":
+            if tool is None:
+                ap.error("--quality peer needs splat-transform")
+            res["quality"] = peer_quality(tool, path, original, a.layers, cams, ref, masks, Path(a.cache))
+            quality = res["quality"]["preset"]
         lod_cache: dict = {}
         for v in names:
             _log(f" variant {v}")
-            opts = dict(VARIANTS[v], **({"quality": a.quality} if a.quality else {}))
+            opts = dict(VARIANTS[v], **({"quality": quality} if quality else {}))
             if "distill_seconds" in opts:
                 if a.distill_seconds is not None:
                     opts["distill_seconds"] = a.distill_seconds
