@@ -1205,6 +1205,7 @@ def semantics_cases(f0: bytes, f3: bytes) -> dict:
     del fm3
     c.update(adjustment_cases(f0))
     c.update(correction_cases(f0))
+    c.update(predicted_correction_cases(f0))
     return c
 
 
@@ -1354,6 +1355,86 @@ def correction_cases(f0: bytes) -> dict:
             assert moved[expect].all(), (name, r)
         if name == "v4.2-correction-adjusted":
             assert res.adjusted == {0: 2, 1: 2}, name
+    return c
+
+
+def predicted_correction_cases(f0: bytes) -> dict:
+    """spec 8.7.1 (4.3): kind-131 corrections, whose channels 2, 3, 9 and 10 are coded as
+    differences to the channel before when that one is corrected too."""
+    from refcodec.encoder.adjust import add_ancillary
+    from refcodec.format.correct import build_payload
+    from refcodec.info import describe
+
+    fm0 = read_front(f0)
+    rng = np.random.default_rng(871)
+    ts = {}
+
+    def payload(level, region, chans, shift=1, predicted=True, big=False):
+        n = int(sum(fm0.regions[region].counts[:level]))
+        t = rng.integers(-3, 4, size=(len(chans), n))
+        t[:, 0] = 2                                          # the first Gaussian always moves
+        if big:                                              # each coded difference < 2^31, t_2 is not
+            return build_payload(chans, shift, np.full((len(chans), n), (1 << 30) + 5, np.int64))
+        ts[level, region, tuple(chans)] = t
+        return build_payload(chans, shift, t, predicted)
+
+    every = [0, 1, 2, 3, 8, 9, 10]
+    gaps = [1, 3, 9, 10]                    # 3 without 2: not predicted; 10 from 9; 9 without 8: not
+    table = {(l, r): [(S.KIND_PREDICTED_CORRECTION, payload(l, r, every if r == 0 else gaps))]
+             for l in (1, 2, 3) for r in (0, 1)}
+    cor = add_ancillary(f0, table, S.GATE_CORRECTION_PREDICTION)
+    levels = describe(cor)["levels"]
+    overflow = add_ancillary(f0, {(2, 0): [(S.KIND_PREDICTED_CORRECTION, payload(2, 0, [1, 2], shift=0, big=True))],
+                                  (2, 1): [(S.KIND_PREDICTED_CORRECTION, payload(2, 1, [1, 3], shift=0, big=True))]},
+                             S.GATE_CORRECTION_PREDICTION)
+    # (2, 0): a kind-131 correction, then a kind-130 one: the first valid applies
+    mixed = add_ancillary(f0, {(2, 0): [(S.KIND_PREDICTED_CORRECTION, payload(2, 0, [8, 9, 10])),
+                                        (S.KIND_CORRECTION, payload(2, 0, [1], predicted=False))]},
+                          S.GATE_CORRECTION_PREDICTION)
+    sec = ("8.7", "8.7.1", "10")
+    c = {
+        "v4.3-correction-prefix": Case(cor[: levels[1]["bytes"]], None, False,
+                                       "the level-2 prefix of a 4.3 file with predicted corrections: "
+                                       "scales and SH DC coded as differences (region 1: only channel 10 "
+                                       "predicted)", ("8.4",) + sec, {"dropped": []}),
+        "v4.3-correction-selection": Case(cor, [1, 3], False,
+                                          "background at level 1, the object at level 3: each its own "
+                                          "level's predicted correction", ("8.1",) + sec, {"dropped": []}),
+        "v4.3-correction-full": Case(cor, None, False, "decoded in full: no correction applies", sec,
+                                     {"dropped": []}),
+        "v4.2-predicted-skipped": Case(K.relabel(cor, 4, 2), [2, 2], False,
+                                       "kind 131 in a 4.2 file is an unknown ancillary kind: skipped",
+                                       ("3.4",) + sec, {"dropped": []}),
+        "v4.3-correction-overflow": Case(overflow, [2, 2], False,
+                                         "region 0: coded differences under 2^31 whose predicted t (channel "
+                                         "2 plus channel 1) is not: ignored; region 1: the same values for "
+                                         "channels 1 and 3, 3 not predicted as 2 is absent: applies", sec,
+                                         {"dropped": []}),
+        "v4.3-correction-mixed": Case(mixed, [2, 2], False,
+                                      "a kind-131 then a kind-130 correction of (2, 0): the first applies "
+                                      "(channels 8-10 only)", sec, {"dropped": []}),
+    }
+    from refcodec.format.decode import decode as _decode
+    want = {"v4.3-correction-prefix": {0: 2, 1: 2}, "v4.3-correction-selection": {0: 1, 1: 3},
+            "v4.3-correction-full": {}, "v4.2-predicted-skipped": {}, "v4.3-correction-overflow": {1: 2},
+            "v4.3-correction-mixed": {0: 2}}
+    for name, case in c.items():
+        res = _decode(case.blob, case.levels, strict=case.strict)
+        assert res.corrected == want[name], (name, res.corrected)
+        raw = _decode(case.blob, case.levels, strict=case.strict, adjust=False)
+        for r, level in want[name].items():                   # q' = q + t 2^s with the intended t
+            if name == "v4.3-correction-overflow":
+                continue
+            chans = [8, 9, 10] if name == "v4.3-correction-mixed" else (every if r == 0 else gaps)
+            t = ts[level, r, tuple(chans)]
+            rows = np.flatnonzero(res.region == r)
+            steps = np.concatenate([np.broadcast_to(u.steps, (u.count, len(u.steps))) for u in raw.units
+                                    if u.status == "decoded" and u.region == r])
+            for k, j in enumerate(chans):
+                col = raw.scene.attribute_matrix()[rows, j].astype(np.float64)
+                q = np.rint(col / steps[:, j]).astype(np.int64)
+                want_v = (q + t[k] * 2).astype(np.float32) * steps[:, j].astype(np.float32)
+                assert np.array_equal(res.scene.attribute_matrix()[rows, j], want_v), (name, r, j)
     return c
 
 

@@ -5,5 +5,5 @@ holds the encoder's choices; ``refcodec.io`` reads and writes scene files.
 """
 from refcodec.format.scene import Scene
 
-__version__ = "4.2.0"
+__version__ = "4.3.0"
 __all__ = ["Scene", "__version__"]

@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="--prune to a fixed check-view PSNR of DB instead of a margin")
     e.add_argument("--stream", action="store_true",
                    help="a file meant to be streamed or cut (spec A.10): layers ranked from renders and "
-                        "spread over the scene, each coarse level's own distilled values (--distill, 4.2 "
+                        "spread over the scene, each coarse level's own distilled values (--distill, 4.3 "
                         "prefix corrections) and the 4.1 prefix adjustments, so that every prefix is a "
                         "coarser scene (slow: about 2.5 min on a 150k-Gaussian scene on 2 cores; "
                         "--distill-seconds 0 --rank fast: 17 s)")
@@ -112,8 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--distill", nargs="?", const="levels", choices=("levels", "shared"), default=None,
                    help="progressive distillation (spec A.8, RecastGS Eq. 4): each prefix renders like the "
                         "whole scene. levels (the default; part of --stream): every level up to 60%% of "
-                        "the Gaussians gets its own fitted opacities, scales and colours as 4.2 prefix "
-                        "corrections (spec 8.7; the full level unchanged; the file about 20-26%% larger, "
+                        "the Gaussians gets its own fitted opacities, scales and colours as 4.3 prefix "
+                        "corrections (spec 8.7, 8.7.1; the full level unchanged; the file about 20-28%% larger, "
                         "a client fetches only its level's); shared: one parameter set for every level "
                         "(no 4.2 tool; the full level drops). Slow: --distill-seconds")
     e.add_argument("--distill-seconds", type=float, default=None, metavar="S",

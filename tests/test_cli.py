@@ -179,20 +179,20 @@ def test_decode_report_and_encode_json(tmp_path, ply, capsys):
 
 
 def test_encode_stream_ranks_spreads_and_adjusts(tmp_path, ply, capsys):
-    """--stream: layers from the render ranking, nothing removed, the 4.2 corrections of the coarse
+    """--stream: layers from the render ranking, nothing removed, the 4.3 corrections of the coarse
     levels (spec A.8 (b)) and the 4.1 adjustments of the others (spec A.10); --distill-seconds 0:
     no corrections, a 4.1 file; without --stream, and with --stream --no-adjust, a 4.0 file."""
     from refcodec.format.front import read_front
 
     path, scene = ply
     out = tmp_path / "r.lgs"
-    for extra, version in ((["--distill-seconds", "2"], (4, 2)),
+    for extra, version in ((["--distill-seconds", "2"], (4, 3)),
                            (["--distill-seconds", "0", "--rank", "fast"], (4, 1))):
         assert main(["encode", str(path), str(out), "--stream", *extra, "--layers", "4", "--overcomplete", "8",
                      "--quiet"]) == 0
         fm = read_front(out.read_bytes())
         assert fm.info.total_gaussians == scene.n and fm.version == version
-        assert any(e.kind == (0x82 if version == (4, 2) else 0x81) for e in fm.toc)
+        assert any(e.kind == (0x83 if version == (4, 3) else 0x81) for e in fm.toc)
     for args in ([], ["--stream", "--no-adjust", "--no-coverage", "--rank", "none", "--distill-seconds", "0"],
                  ["--rank", "fast"]):
         assert main(["encode", str(path), str(out), *args, "--quiet"]) == 0

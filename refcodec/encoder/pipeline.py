@@ -56,7 +56,7 @@ class EncodeOptions:
     distill_seconds: float | None = None
     distill_options: dict = field(default_factory=dict)
     # how the distilled values live in the file (spec A.8): "levels" = option (b), each level's own
-    # values as 4.2 prefix corrections (spec 8.7; the full level unchanged); "shared" = option (a),
+    # values as 4.3 prefix corrections (spec 8.7, 8.7.1; the full level unchanged); "shared" = option (a),
     # one parameter set for every level (no bitstream change; the full level changes)
     distill_mode: str = "levels"
     # region-adaptive quality (spec A.3): region label -> quality level (preset or number); the
@@ -415,14 +415,17 @@ def _adjust_bytes(plan: _Plan) -> int:
 def _with_corrections(plan: _Plan, data: bytes) -> tuple[bytes, set]:
     """spec A.8 (b): each coarse level's own distilled values, as prefix corrections (spec 8.7).
     Also returns the (layer, region) units corrected."""
-    from refcodec.encoder.corrections import add_corrections, fit
+    from refcodec.encoder.corrections import PREDICT, add_corrections, fit
 
     o = plan.options
-    table, report = fit(data, o.views, seconds=float(o.distill_seconds), progress=o.progress, **o.distill_options)
+    kw = dict(o.distill_options)
+    predicted = bool(kw.pop("predicted", PREDICT))
+    table, report = fit(data, o.views, seconds=float(o.distill_seconds), progress=o.progress, predicted=predicted,
+                        **kw)
     plan.corrections = report
     if o.progress or (o.progress is None and sys.stderr.isatty()):
         print(report.summary(), file=sys.stderr)
-    return add_corrections(data, table), set(table)
+    return add_corrections(data, table, predicted), set(table)
 
 
 def _with_adjustments(plan: _Plan, data: bytes, skip: set = frozenset()) -> bytes:

@@ -12,6 +12,7 @@ rendering, no encoder choices; numpy and construct only). Files in spec order:
 | 6 | `hybrid_uint.py`, `rans.py`, `bitpack.py`, `intstream.py` | tokens, rANS, raw bits, coded integer streams |
 | 7 | `dequantize.py` | binary32 dequantization |
 | 8 | `decode.py`, `scene.py` | decoding a prefix or a selection; extraction; the output scene |
+| 8.6, 8.7 | `adjust.py`, `correct.py` | prefix adjustments (4.1) and corrections (4.2; predicted, 4.3) |
 | 9 | `errors.py` | the error classes |
 
 ``rans_reference.py`` is a plain per-symbol rANS beside the vectorized one, for tests.

@@ -84,8 +84,9 @@ def adjustment_segments(front: FrontMatter, unit) -> list:
 def correction_segments(front: FrontMatter, unit) -> list:
     """TOC indices of the unit's present correction segments (spec 8.7): a client that selects the
     unit's level as a region's top level fetches them with it (only that level's are used)."""
+    kinds = correct.kinds(front.version)
     return [i for i in unit.ancillary
-            if front.toc[i].kind == S.KIND_CORRECTION and not front.toc[i].flags & S.SEG_FLAG_ABSENT]
+            if front.toc[i].kind in kinds and not front.toc[i].flags & S.SEG_FLAG_ABSENT]
 
 
 def unit_bytes(front: FrontMatter) -> dict:
@@ -339,14 +340,15 @@ def _correct(result: DecodeResult, check: "_SegmentCheck", pieces: dict) -> None
     n_all = result.scene.n
     columns = [(getattr(result.scene, name).reshape(n_all, s.stop - s.start), c)   # channel j -> (array, column)
                for name, s in group_slices(C) for c in range(s.stop - s.start)]
+    kinds = correct.kinds(front.version)
     for r, level in sorted(_coarse(result).items()):
         parts = pieces.get(r, [])
         n = sum(len(q) for _, q, _ in parts)
         u = by_key.get((level, r))
         for i in (u.ancillary if u is not None else ()):
-            if front.toc[i].kind != S.KIND_CORRECTION or check.status(i) != "ok":
+            if front.toc[i].kind not in kinds or check.status(i) != "ok":
                 continue
-            got = correct.payload_deltas(check.payload(i), C, n)
+            got = correct.payload_deltas(check.payload(i), C, n, kinds[front.toc[i].kind])
             if got is None:
                 continue
             chans, shift, t = got
@@ -383,8 +385,8 @@ def _decode(data, front: FrontMatter, levels, strict: bool, adjust: bool = True)
     out = _Output(selected, num_channels(info.sh_degree), info.origin, info.voxel_size)
     # spec 8.7: the quantized values of each region's decoded units, kept only for a file that
     # may correct them
-    keep_q = adjust and tuple(front.version) >= S.GATE_PREFIX_CORRECTIONS and any(
-        e.kind == S.KIND_CORRECTION for e in front.toc)
+    kinds = correct.kinds(front.version)
+    keep_q = adjust and any(e.kind in kinds for e in front.toc)
     pieces: dict = {}                          # region -> (first output row, q, unit steps) per unit
     top = {}                                   # each region's last selected non-empty layer
     for u in front.units:

@@ -35,8 +35,8 @@ IntStream = Struct(
 # ---------------------------------------------------------------------------------------------
 # spec 3.1: the fixed header, 16 bytes, that starts every LGS file.
 MAGIC = b"\x89LGS\r\n\x1a\n"
-VERSION_MAJOR = 4            # the newest version the reference encoder writes: 4.2 or 4.1 when a file
-VERSION_MINOR = 2            # uses a tool of that minor (spec 8.7, 8.6), else 4.0 (BASE_VERSION), spec 10
+VERSION_MAJOR = 4            # the newest version the reference encoder writes: 4.3, 4.2 or 4.1 when a
+VERSION_MINOR = 3            # file uses a tool of that minor (spec 8.7.1, 8.7, 8.6), else 4.0 (BASE_VERSION), spec 10
 BASE_VERSION = (4, 0)        # the version of a file that uses no tool of a later minor
 READABLE_MAJORS = (2, 3, 4)  # spec 10: every version the spec still lists
 # spec 10: named version gates, the first version whose files may use each tool
@@ -44,6 +44,7 @@ GATE_RESIDUAL_CONTEXTS = (3, 0)   # spec 5.3.5: attributes flags bit 1, ChannelC
 GATE_REST_REFERENCES = (4, 0)     # spec 5.3.6: attributes flags bit 2, rest modes >= 2
 GATE_PREFIX_ADJUSTMENT = (4, 1)   # spec 8.6: ancillary adjustment segments change a coarse region
 GATE_PREFIX_CORRECTIONS = (4, 2)  # spec 8.7: ancillary correction segments change a coarse region's values
+GATE_CORRECTION_PREDICTION = (4, 3)  # spec 8.7.1: corrections whose scales and SH DC are coded as differences
 
 FixedHeader = Struct(
     "magic" / Bytes(8),
@@ -104,7 +105,11 @@ KIND_NAMES = {KIND_GEOMETRY: "geometry", KIND_DUPLICATES: "duplicates", KIND_ATT
 KIND_ANCILLARY_BIT = 0x80
 KIND_ADJUSTMENT = 0x81            # spec 8.6 (4.1): ancillary, the prefix adjustment of one (layer, region)
 KIND_CORRECTION = 0x82            # spec 8.7 (4.2): ancillary, the per-Gaussian correction of one (layer, region)
-ANCILLARY_NAMES = {KIND_ADJUSTMENT: "adjustment", KIND_CORRECTION: "correction"}
+KIND_PREDICTED_CORRECTION = 0x83  # spec 8.7.1 (4.3): the same, channels predicted within their group
+ANCILLARY_NAMES = {KIND_ADJUSTMENT: "adjustment", KIND_CORRECTION: "correction",
+                   KIND_PREDICTED_CORRECTION: "correction"}
+# spec 8.7.1: channel j of a predicted correction adds the t of channel j - 1 when that is corrected
+PREDICTED_CHANNELS = (2, 3, 9, 10)   # scales 1-2, SH DC G and B
 SEG_FLAG_ABSENT = 0x01
 
 TocEntry = Struct(

@@ -57,7 +57,7 @@ def test_corrections_keep_the_full_level_and_improve_each_prefix():
     table, rep = fit(data, None, steps=40, size=32, progress=False, max_fraction=1.0)
     assert {d for d, _ in table} == {1, 2, 3} and rep.levels[0]["level"] == 1
     out = add_corrections(data, table)
-    assert tuple(read_front(out).version) == S.GATE_PREFIX_CORRECTIONS
+    assert tuple(read_front(out).version) == S.GATE_CORRECTION_PREDICTION
     full = decode(out).scene
     assert np.array_equal(full.attribute_matrix(), decode(data).scene.attribute_matrix())
     assert np.array_equal(full.positions, decode(data).scene.positions)
@@ -82,8 +82,8 @@ def test_encoder_and_cli_write_corrections(tmp_path):
                  "--quiet"]) == 0
     data = out.read_bytes()
     fm = read_front(data)
-    assert tuple(fm.version) == S.GATE_PREFIX_CORRECTIONS
-    assert any(e.kind == S.KIND_CORRECTION for e in fm.toc)
+    assert tuple(fm.version) == S.GATE_CORRECTION_PREDICTION
+    assert any(e.kind == S.KIND_PREDICTED_CORRECTION for e in fm.toc)
     assert decode(data, levels=[1]).corrected == {0: 1}
     # info: a prefix holds every lower level's corrections, a ranged fetch only its level's
     from refcodec.info import describe, format_text
@@ -100,5 +100,5 @@ def test_encoder_and_cli_write_corrections(tmp_path):
     # corrections come on top of it
     data = encode_scene(scene, EncodeOptions(layers=4, target_bytes=10_000, distill_seconds=0.01, progress=False))
     fm = read_front(data)
-    extra = sum(e.length for e in fm.toc if e.kind == S.KIND_CORRECTION)
+    extra = sum(e.length for e in fm.toc if e.kind == S.KIND_PREDICTED_CORRECTION)
     assert extra > 0 and len(data) - extra <= 10_000

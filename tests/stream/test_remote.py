@@ -260,7 +260,8 @@ def test_streamed_selection_fetches_only_its_levels_corrections(served):
         r.fetch(levels)
         got = r.decode(levels)
         front = r.open()
-    kinds = [(front.toc[i].layer, front.toc[i].region) for i in fetched if front.toc[i].kind == S.KIND_CORRECTION]
+    kinds = [(front.toc[i].layer, front.toc[i].region) for i in fetched
+             if front.toc[i].kind in (S.KIND_CORRECTION, S.KIND_PREDICTED_CORRECTION)]
     assert kinds == [(2, 0)]
     local = decode(data, levels)
     assert got.corrected == local.corrected == {0: 2}

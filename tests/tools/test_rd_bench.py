@@ -49,7 +49,7 @@ def test_bench_without_peers(tiny_ply, tmp_path, monkeypatch, capsys):
 
     doc = json.loads(out_json.read_text())
     assert {"settings", "environment", "scenes"} <= set(doc)
-    assert list(doc)[0] == "stamp" and doc["stamp"]["spec_version"] == "4.2" and doc["stamp"]["peers"] == {}
+    assert list(doc)[0] == "stamp" and doc["stamp"]["spec_version"] == "4.3" and doc["stamp"]["peers"] == {}
     assert doc["settings"]["presets"] == ["high", "low"] and doc["settings"]["views"] == 2
     (sc,) = doc["scenes"]
     assert {"scene", "gaussians", "sh_degree", "input_bytes", "lgs", "curve", "peers", "comparisons"} <= set(sc)

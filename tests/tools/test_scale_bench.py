@@ -24,7 +24,7 @@ def test_scale_bench_tiny(tmp_path, capsys):
 
     doc = json.loads(out_json.read_text())
     assert {"tool", "settings", "environment", "scenes"} <= set(doc)
-    assert list(doc)[0] == "stamp" and doc["stamp"]["spec_version"] == "4.2"
+    assert list(doc)[0] == "stamp" and doc["stamp"]["spec_version"] == "4.3"
     assert doc["settings"]["sizes"] == [2000] and doc["settings"]["sh_degree"] == 1
     assert doc["settings"]["quality"] == "high" and doc["settings"]["repeat"] == 1
     (r,) = doc["scenes"]

@@ -21,7 +21,7 @@ from refcodec.io.synthetic import make_scene  # noqa: E402
 def test_stamp_fields(tmp_path):
     s = stamp.stamp({"splat-transform": "3.7.0"})
     assert set(s) == {"commit", "dirty", "spec_version", "refcodec", "peers", "date"}
-    assert s["spec_version"] == "4.2" and s["refcodec"] == refcodec.__version__
+    assert s["spec_version"] == "4.3" and s["refcodec"] == refcodec.__version__
     assert s["peers"] == {"splat-transform": "3.7.0"}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", s["date"])
     if (REPO / ".git").exists():
@@ -58,7 +58,7 @@ def test_format_bench_json(tmp_path, capsys):
     write_ply(ply, make_scene(800, sh_degree=0, seed=2))
     assert format_bench.main([str(ply), "--json", str(tmp_path / "f.json")]) == 0
     doc = json.loads((tmp_path / "f.json").read_text())
-    assert list(doc)[0] == "stamp" and doc["stamp"]["spec_version"] == "4.2"
+    assert list(doc)[0] == "stamp" and doc["stamp"]["spec_version"] == "4.3"
     (row,) = doc["scenes"]
     assert row["gaussians"] == 800 and row["decoded"] == 800 and "| t.ply |" in capsys.readouterr().out
 
