@@ -132,7 +132,7 @@ def fit(data: bytes, user_cameras=None, seconds: float = SECONDS, max_fraction: 
         live[ROT_W:ROT_Z + 1] = False                  # rotations stay (FREEZE); only renormalized there
         t, s = level_deltas(q[rows], ustep[rows], fitted.attribute_matrix(), shift, live, resolution,
                             rounding)
-        t = np.clip(t, -(1 << 30), 1 << 30)
+        t = np.clip(t, -(1 << 29), 1 << 29)          # |t| and, predicted (8.7.1), |d| < 2^31
         t[:, ~live] = 0
         for r in np.unique(region[rows]):
             sel = region[rows] == r

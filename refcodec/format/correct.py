@@ -66,7 +66,7 @@ def payload_deltas(payload: bytes, C: int, n: int, predicted: bool = False):
         u = intstream.decode_uints(payload[S.CORRECTION_HEADER_SIZE:], ctx, K)
     except CorruptError:
         return None
-    if u.size and int(u.max()) >= 1 << 32:                     # |t| >= 2^31
+    if u.size and int(u.max()) >= 1 << 32:                     # |t| (8.7.1: |d|) >= 2^31
         return None
     t = unzigzag(u).reshape(K, n)
     if predicted:

@@ -115,6 +115,11 @@ def test_predicted_channels_add_the_channel_before():
     pay = correct.build_payload([1, 2], 0, np.full((2, 3), (1 << 30) + 5, np.int64))   # the coded d
     assert correct.payload_deltas(pay, 11, 3) is not None
     assert correct.payload_deltas(pay, 11, 3, predicted=True) is None                  # t of 2 >= 2^31
+    # ... and on the values read: t within 2^31 whose difference d is not
+    d = np.array([[-(1 << 31) + 10] * 3, [(1 << 32) - 20] * 3], np.int64)
+    pay = correct.build_payload([1, 2], 0, d)
+    assert np.array_equal(correct.predict([1, 2], d)[1], [(1 << 31) - 10] * 3)
+    assert correct.payload_deltas(pay, 11, 3, predicted=True) is None
 
 
 def test_decoder_reads_predicted_corrections_from_4_3(coded):
