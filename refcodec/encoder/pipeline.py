@@ -231,6 +231,11 @@ def _plan(scene, o: EncodeOptions) -> _Plan:
 
 
 RD_RATE_LEVEL = 2.0     # --rd auto with rate control: the model's reference level (medium)
+RATE_LEVELS = (-8.0, 14.0)   # rate control bisects the quality level in this range (spec A.3)
+# rate control's second stage (spec A.3): the attributes alone get finer, by at most one level
+# (where the positions gain their next bit), in this many bisection steps
+FILL_RANGE = 1.0
+FILL_ITERATIONS = 6
 
 
 def _group_offsets(rd: dict | None) -> dict | None:
@@ -282,18 +287,20 @@ def _geometry(plan: _Plan, level: float) -> _Geometry:
     return plan.geometry[bits, shifts]
 
 
-def _code(plan: _Plan, quality) -> bytes:
-    """Quantize and code the attributes at ``quality`` and lay out the file (spec 3.5)."""
+def _code(plan: _Plan, quality, position_level: float | None = None) -> bytes:
+    """Quantize and code the attributes at ``quality`` and lay out the file (spec 3.5); the
+    positions at ``position_level`` when given (rate control's second stage), else at the same."""
     level = quality_level(quality)
+    plevel = level if position_level is None else float(position_level)
     sh = plan.scene.sh_degree
     steps = attribute_steps(sh, level, _group_offsets(plan.rd))
     exact = None
     if plan.rd and plan.rd.get("lattice"):              # spec A.9 item 4: values on a grid
         from refcodec.encoder.rd import apply_lattice
         steps, exact = apply_lattice(steps, plan.rd["lattice"])
-    bits = _position_bits(plan, level)[0]
+    bits = _position_bits(plan, plevel)[0]
     levels = _region_levels(plan, level)
-    geo = _geometry(plan, level)
+    geo = _geometry(plan, plevel)
     tools = set(TOOLS) - set(plan.options.disable)
     C = steps.size
     grid_shift = max(0, bits - 9)
@@ -333,13 +340,18 @@ def _code(plan: _Plan, quality) -> bytes:
     return assemble(info, plan.regions, toc, payloads)
 
 
-def _fit_size(plan: _Plan, target: int, iterations: int = 10) -> tuple[bytes, float]:
-    """Rate control: the finest quality level whose file fits ``target`` (spec A.3).
+def _fit_size(plan: _Plan, target: int, iterations: int = 10,
+              fill_iterations: int = FILL_ITERATIONS) -> tuple[bytes, float, float]:
+    """Rate control: the finest quality level whose file fits ``target`` (spec A.3); returns
+    (file, attribute level, position level).
 
     Bisection on the level in [-8, 14]; the file shrinks as the level grows. The result is the
-    finest level tried whose file fits (each passing trial is finer than the last).
+    finest level tried whose file fits (each passing trial is finer than the last). The position
+    grid changes by whole bits (position_bits), so the file jumps there and the level found may
+    leave part of the target unused; a second bisection then keeps that level's positions and
+    refines the attribute steps alone, down to the level where the positions would gain a bit.
     """
-    lo, hi = -8.0, 14.0
+    lo, hi = RATE_LEVELS
     coarsest = _code(plan, hi)
     if len(coarsest) > target:
         raise ValueError(f"--target-bytes {target:,} is below the smallest file at this layering "
@@ -353,7 +365,19 @@ def _fit_size(plan: _Plan, target: int, iterations: int = 10) -> tuple[bytes, fl
             best = (data, mid)
         else:
             lo = mid
-    return best
+    data, level = best
+    # second stage: the positions stay at ``level``'s grid, the attributes get finer
+    lo, hi = max(RATE_LEVELS[0], level - FILL_RANGE), level
+    out = (data, level, level)
+    for _ in range(fill_iterations if len(data) < target else 0):
+        mid = 0.5 * (lo + hi)
+        trial = _code(plan, mid, position_level=level)
+        if len(trial) <= target:
+            hi = mid
+            out = (trial, mid, level)
+        else:
+            lo = mid
+    return out
 
 
 def encode_scene(scene, options: EncodeOptions | None = None) -> bytes:
@@ -373,16 +397,17 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
     plan = _plan(scene, o)
     if o.target_bytes is not None:
         target = int(o.target_bytes) - _adjust_bytes(plan)
-        data, level = _fit_size(plan, target)
+        data, level, plevel = _fit_size(plan, target)
         if asked.prune_margin is not None and o.prune_psnr is not None:
             # spec A.6 item 3 with a byte target: the pruned file reaches a finer level than the
             # unpruned one at the same bytes, so the reference is taken again at the level reached
             o = replace(_margin_rule(scene, replace(asked, target_bytes=None, quality=level)),
                         target_bytes=asked.target_bytes)
             plan = _plan(scene, o)
-            data, level = _fit_size(plan, target)
+            data, level, plevel = _fit_size(plan, target)
     else:
         data, level = _code(plan, o.quality), quality_level(o.quality)
+        plevel = level
     corrected = set()
     if o.distill_seconds is not None and o.distill_mode == "levels":
         # spec A.8 (b): after rate control, so that a byte target bounds the full level (what a
@@ -390,7 +415,7 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
         data, corrected = _with_corrections(plan, data)
     if o.adjust:
         data = _with_adjustments(plan, data, skip=corrected)
-    geo = _geometry(plan, level)
+    geo = _geometry(plan, plevel)
     order = np.concatenate([u[0] for u in geo.units]) if geo.units else np.zeros(0, np.int64)
     if plan.kept is not None:
         order = plan.kept[order]
