@@ -27,24 +27,28 @@ def kinds(version) -> dict:
     return out
 
 
+def _predicted_pairs(chans) -> list:
+    """(row of channel j, row of channel j - 1) in a (K, n) array over ``chans`` for each j of
+    PREDICTED_CHANNELS that 8.7.1 predicts (both corrected), in increasing j."""
+    pos = {int(j): k for k, j in enumerate(chans)}
+    return [(pos[j], pos[j - 1]) for j in S.PREDICTED_CHANNELS if j in pos and j - 1 in pos]
+
+
 def predict(chans, d: np.ndarray) -> np.ndarray:
     """spec 8.7.1: t of each corrected channel j in PREDICTED_CHANNELS whose channel j - 1 is also
     corrected is d_j + t_{j-1}, in increasing j; ``d`` (K, n) int64, returned as a new array."""
     t = np.array(d, dtype=np.int64, copy=True)
-    pos = {int(j): k for k, j in enumerate(chans)}
-    for j in S.PREDICTED_CHANNELS:
-        if j in pos and j - 1 in pos:
-            t[pos[j]] += t[pos[j - 1]]
+    for k, prev in _predicted_pairs(chans):
+        t[k] += t[prev]
     return t
 
 
 def unpredict(chans, t: np.ndarray) -> np.ndarray:
     """The inverse of ``predict`` (encoder side): d_j = t_j - t_{j-1} where 8.7.1 predicts."""
-    d = np.array(t, dtype=np.int64, copy=True)
-    pos = {int(j): k for k, j in enumerate(chans)}
-    for j in S.PREDICTED_CHANNELS:
-        if j in pos and j - 1 in pos:
-            d[pos[j]] -= np.asarray(t, dtype=np.int64)[pos[j - 1]]
+    t = np.asarray(t, dtype=np.int64)
+    d = t.copy()
+    for k, prev in _predicted_pairs(chans):
+        d[k] -= t[prev]
     return d
 
 

@@ -19,7 +19,8 @@ Measured (spec A.8, tools/bench/results/prefix-distill-2026-12-07.md): the coars
 6-8 dB on plant, but every finer level and the full level lose far more, because the coarse
 Gaussians stay in them; hence (a) is only ``--distill shared``. With ``per_level`` (and
 ``reach=0``) it gives instead each level's own distilled model, option (b) of spec A.8, which
-``refcodec.encoder.corrections`` stores as 4.2 prefix corrections (``--distill``, ``--stream``).
+``refcodec.encoder.corrections`` stores as prefix corrections (spec 8.7, 8.7.1; ``--distill``,
+``--stream``).
 
 Views: the pruning ranking rings (refcodec.encoder.layering.pruning.RANK_RINGS) at ``size``
 pixels, or the user's cameras scaled to ``size``. A time budget (``seconds``, after the teacher
