@@ -93,10 +93,12 @@ def adjusted(scene, scale_floor: float, opacity_offset: float):
     return out
 
 
-def fit(data: bytes, teacher, user_cameras=None, progress: bool | None = None) -> AdjustReport:
+def fit(data: bytes, teacher, user_cameras=None, progress: bool | None = None,
+        max_fraction: float = MAX_FRACTION) -> AdjustReport:
     """Fit each level's adjustment for ``data`` (a file without adjustments) against the renders
     of ``teacher`` (the scene the file codes). One (floor, offset) per level, shared by every
-    region: the level-l prefix decodes every region at level l."""
+    region: the level-l prefix decodes every region at level l. Levels whose prefix holds more
+    than ``max_fraction`` of the Gaussians are not fitted."""
     from scipy.optimize import minimize
 
     from refcodec.encoder.layering.pruning import _renders
@@ -122,7 +124,7 @@ def fit(data: bytes, teacher, user_cameras=None, progress: bool | None = None) -
                disable=None if progress is None else not progress)
     for level in bar:
         coarse = full.scene.subset(full.layer <= level)
-        if coarse.n > MAX_FRACTION * front.info.total_gaussians:
+        if coarse.n > max_fraction * front.info.total_gaussians:
             break
         if coarse.n == 0:
             continue

@@ -411,7 +411,8 @@ def encode_scene_with_order(scene, options: EncodeOptions | None = None) -> tupl
     corrected = set()
     if o.distill_seconds is not None and o.distill_mode == "levels":
         # spec A.8 (b): after rate control, so that a byte target bounds the full level (what a
-        # client fetches for the whole scene); the corrections come on top of it
+        # client fetches for the whole scene); the corrections (and the adjustments they were
+        # distilled under) come on top of it
         data, corrected = _with_corrections(plan, data)
     if o.adjust:
         data = _with_adjustments(plan, data, skip=corrected)
@@ -445,12 +446,14 @@ def _with_corrections(plan: _Plan, data: bytes) -> tuple[bytes, set]:
     o = plan.options
     kw = dict(o.distill_options)
     predicted = bool(kw.pop("predicted", PREDICT))
+    if not o.adjust:                       # no prefix adjustments (spec 8.6) in this file
+        kw.setdefault("adjusted", False)
     table, report = fit(data, o.views, seconds=float(o.distill_seconds), progress=o.progress, predicted=predicted,
                         **kw)
     plan.corrections = report
     if o.progress or (o.progress is None and sys.stderr.isatty()):
         print(report.summary(), file=sys.stderr)
-    return add_corrections(data, table, predicted), set(table)
+    return add_corrections(data, table, predicted, report.adjustments(table)), set(table)
 
 
 def _with_adjustments(plan: _Plan, data: bytes, skip: set = frozenset()) -> bytes:

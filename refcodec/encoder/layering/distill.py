@@ -20,7 +20,9 @@ Measured (spec A.8, tools/bench/results/prefix-distill-2026-12-07.md): the coars
 Gaussians stay in them; hence (a) is only ``--distill shared``. With ``per_level`` (and
 ``reach=0``) it gives instead each level's own distilled model, option (b) of spec A.8, which
 ``refcodec.encoder.corrections`` stores as prefix corrections (spec 8.7, 8.7.1; ``--distill``,
-``--stream``).
+``--stream``). There a stage may start instead from other values (``starts``: the stored values
+under the level's prefix adjustment, spec 8.6), whichever renders the level closer to the teacher
+on a few of its views, and keeps its start when its result renders the level worse there.
 
 Views: the pruning ranking rings (refcodec.encoder.layering.pruning.RANK_RINGS) at ``size``
 pixels, or the user's cameras scaled to ``size``. A time budget (``seconds``, after the teacher
@@ -47,6 +49,10 @@ MAX_FRACTION = 0.25  # stages whose G<=i holds more of the scene are skipped (co
 LR_SCALE = 1.0   # all learning rates times this
 ANCHOR = 0.0     # weight of the parameter-space pull towards the original (stands in for level L)
 # learning rates per parameter group (Adam); positions scale with the scene's extent
+PARAMS = ("means", "log_scales", "quats", "opacity_logits", "sh")   # GaussianTensors.parameters() order
+# views (evenly spaced over the distillation's) on which a stage picks its start and checks its
+# result (spec A.8 (b)); a handful: the check costs two or three renders a view and a stage
+CHECK_VIEWS = 8
 LR = dict(means=2e-4, log_scales=1e-2, quats=2e-3, opacity_logits=5e-2, sh_dc=5e-3, sh_rest=5e-4)
 
 
@@ -98,7 +104,8 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
             size: int = DEFAULT_SIZE, weights=None, full_weight: float = FULL_WEIGHT,
             reach: int | None = REACH, anchor: float = ANCHOR, max_fraction: float = MAX_FRACTION,
             lr_scale: float = LR_SCALE, freeze: tuple = (), per_level: bool = False,
-            device=None, progress: bool | None = None, seed: int = 0, steps: int | None = None):
+            device=None, progress: bool | None = None, seed: int = 0, steps: int | None = None,
+            starts: dict | None = None, check_views: int = CHECK_VIEWS):
     """The distilled scene (same Gaussians, same order, new parameters) and a DistillReport.
 
     ``layer``: (N,) layer 1..L of every Gaussian. ``steps``: a fixed number of steps per stage
@@ -109,9 +116,18 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
     scene's extent), a cheap stand-in for the levels left out. ``max_fraction``: only stages
     whose G<=i holds at most this fraction of the scene run. ``freeze``: parameter groups left
     as they are ("means", "log_scales", "quats", "opacity_logits", "sh"; "sh_rest": the SH rest
-    alone). ``per_level``: also return, as a third value, {i: the scene G<=i as stage i left it}
+    alone). ``per_level``: also return, as a third value, {i: (rows, the scene G<=i as stage i
+    left it, None)}
     for every stage that ran (option (b) of spec A.8: one distilled model per level; with
     ``reach=0`` stage i is Eq. 4 of level i alone).
+    ``starts``: {i: [(values, adjustment), ...]}: other starts for stage i, each a Scene of G<=i
+    (rows in input order) and None or level i's prefix adjustment (spec 8.6: (scale_floor,
+    opacity_offset)) that the stage then trains the values under. The stage starts from
+    whichever of them and the stage above's values renders level i closer to the teacher on
+    ``check_views`` of the views (evenly spaced), and a stage whose result renders level i
+    farther from the teacher there than its start keeps the start (``check_views=0``: neither
+    check; the stage above's values). With ``per_level`` the levels' values are then (rows, the
+    values before the adjustment, the adjustment or None) (spec A.8 (b)).
     """
     import torch
 
@@ -137,8 +153,9 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
     order = np.argsort(layer, kind="stable")
     counts = np.searchsorted(layer[order], np.arange(1, L + 1), side="right")  # counts[i-1] = |G<=i|
     perm = torch.as_tensor(order, device=dev)
-    params = {k: v.detach()[perm].clone() for k, v in zip(
-        ("means", "log_scales", "quats", "opacity_logits", "sh"), full.parameters())}
+    params = {k: v.detach()[perm].clone() for k, v in zip(PARAMS, full.parameters())}
+    check = [(v, cams[v])
+             for v in np.unique(np.linspace(0, len(cams) - 1, max(int(check_views), 1)).round().astype(int))]
     extent = float(np.percentile(np.linalg.norm(scene.positions - np.median(scene.positions, 0), axis=1), 90))
     lr = {k: v * lr_scale for k, v in LR.items()}
     lr_means = lr["means"] * max(extent, 1e-6)
@@ -156,7 +173,20 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
         if n_i == 0 or not run[i - 1]:
             bar.update()
             continue
-        live = {k: v[:n_i].clone().requires_grad_(k not in freeze) for k, v in params.items()}
+        cand = [({k: v[:n_i].clone() for k, v in params.items()}, None)]       # the stage above's
+        if starts is not None and i in starts:
+            rows = order[:n_i]                           # the given scenes' rows are sorted(rows)
+            pos = torch.as_tensor(np.searchsorted(np.sort(rows), rows), device=dev)
+            for values, adj in starts[i]:
+                g = GaussianTensors.from_scene(values, device=dev)
+                cand.append(({k: v.detach()[pos].clone() for k, v in zip(PARAMS, g.parameters())}, adj))
+        if check_views and len(cand) > 1:
+            losses = [_check_loss(_adjusted(c, a), check, teacher, backend) for c, a in cand]
+            pick = int(np.argmin(losses))
+        else:
+            pick = 0
+        start, adj = cand[pick]
+        live = {k: v.clone().requires_grad_(k not in freeze) for k, v in start.items()}
         rates = dict(means=lr_means, log_scales=lr["log_scales"], quats=lr["quats"],
                      opacity_logits=lr["opacity_logits"], sh=lr["sh_dc"])
         opt = torch.optim.Adam([dict(params=[live[k]], lr=r) for k, r in rates.items() if k not in freeze],
@@ -175,7 +205,8 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
             j = int(rng.choice(levels, p=p))
             v = int(rng.integers(len(cams)))
             m = int(counts[j - 1])
-            parts = {key: (torch.cat([live[key], params[key][n_i:m]]) if m > n_i else live[key])
+            shown = _adjusted(live, adj) if j == i else live        # level i's adjustment: its own render
+            parts = {key: (torch.cat([shown[key], params[key][n_i:m]]) if m > n_i else shown[key])
                      for key in live}
             g = GaussianTensors(parts["means"], parts["log_scales"], parts["quats"],
                                 parts["opacity_logits"], parts["sh"])
@@ -187,20 +218,29 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
                            .square().mean() for key in live)
                 loss = loss + anchor * pull
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if live["sh"].grad is not None and live["sh"].shape[1] > 1:
-                live["sh"].grad[:, 1:] *= 0.0 if "sh_rest" in freeze else LR["sh_rest"] / LR["sh_dc"]
-            opt.step()
+            if loss.requires_grad:        # not when no Gaussian reaches the view (nothing to learn)
+                loss.backward()
+                if live["sh"].grad is not None and live["sh"].shape[1] > 1:
+                    live["sh"].grad[:, 1:] *= 0.0 if "sh_rest" in freeze else LR["sh_rest"] / LR["sh_dc"]
+                opt.step()
             first = val if k == 0 else first
             last = val
             k += 1
+        end = {key: v.detach() for key, v in live.items()}
+        kept = True
+        if check_views:         # a stage that made level i worse on the check views keeps its start
+            kept = (_check_loss(_adjusted(end, adj), check, teacher, backend)
+                    <= _check_loss(_adjusted(start, adj), check, teacher, backend))
+            end = end if kept else start
         with torch.no_grad():
+            shown = _adjusted(end, adj)                  # what level i renders: the stage below's start
             for key in params:
-                params[key][:n_i] = live[key].detach()
+                params[key][:n_i] = shown[key]
         if per_level:
-            snaps[i] = {k: v[:n_i].detach().cpu().numpy().copy() for k, v in params.items()}
+            snaps[i] = ({key: v.cpu().numpy().copy() for key, v in end.items()}, adj)
         rep.stages.append(dict(stage=i, steps=k, gaussians=n_i, first_loss=first, last_loss=last,
-                               seconds=time.perf_counter() - t_stage))
+                               start=("above", *("given %d" % k for k in range(1, len(cand))))[pick],
+                               adjusted=adj is not None, kept=kept, seconds=time.perf_counter() - t_stage))
         bar.set_postfix(stage=i, steps=k)
         bar.update()
     bar.close()
@@ -212,11 +252,41 @@ def distill(scene, layer: np.ndarray, cameras=None, seconds: float = DEFAULT_SEC
         return res, rep
     # stage i's G<=i, in the input order of its Gaussians
     levels = {}
-    for i, snap in snaps.items():
+    for i, (snap, adj) in snaps.items():
         rows = order[:int(counts[i - 1])]
         back = np.argsort(rows, kind="stable")
-        levels[i] = (np.sort(rows), _as_scene({k: v[back] for k, v in snap.items()}, scene.subset(np.sort(rows))))
+        levels[i] = (np.sort(rows), _as_scene({k: v[back] for k, v in snap.items()}, scene.subset(np.sort(rows))),
+                     adj)
     return res, rep, levels
+
+
+def _adjusted(parts: dict, adj) -> dict:
+    """``parts`` (PARAMS -> tensor) seen through a prefix adjustment (spec 8.6; ``adj`` =
+    (scale_floor, opacity_offset), None: as they are): the two larger log-scales floored, the
+    opacity logits offset; differentiable in the values."""
+    import torch
+
+    if adj is None:
+        return parts
+    s = parts["log_scales"]
+    keep = torch.nn.functional.one_hot(s.detach().argmin(dim=1), 3).bool()   # first of equal smallest
+    floor = torch.as_tensor(float(adj[0]), dtype=s.dtype, device=s.device)
+    out = dict(parts)
+    out["log_scales"] = torch.where(keep, s, torch.maximum(s, floor))
+    out["opacity_logits"] = parts["opacity_logits"] + float(adj[1])
+    return out
+
+
+def _check_loss(parts: dict, views: list, teacher: list, backend: str) -> float:
+    """Eq. 4's loss of the Gaussians ``parts`` (PARAMS -> tensor), averaged over ``views``:
+    (index into ``teacher``, camera) pairs."""
+    import torch
+
+    from refcodec.render import GaussianTensors
+
+    with torch.no_grad():
+        g = GaussianTensors(*(parts[k] for k in PARAMS))
+        return float(np.mean([float((_render(g, c, backend) - teacher[v]).square().mean()) for v, c in views]))
 
 
 def _as_scene(out: dict, like):

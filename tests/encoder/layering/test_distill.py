@@ -92,3 +92,43 @@ def test_encoder_and_cli_take_distillation(tmp_path):
     assert main(["encode", "--no-adjust", str(src), str(tmp_path / "s.lgs"), "--layers", "4",
                  "--distill-seconds", "0.01", "--quiet"]) == 0
     assert decode((tmp_path / "s.lgs").read_bytes()).scene.n == scene.n
+
+
+def test_a_stage_starts_from_the_better_start_and_keeps_it_when_training_makes_it_worse():
+    """spec A.8 (b): stage i starts from whichever of the stage above's values and the given
+    starts renders level i closer to the teacher on the check views, trains under the start's
+    adjustment, and keeps its start when its result renders level i worse there."""
+    from refcodec.encoder.adjust import adjusted
+
+    scene, layer = _setup(n=240, layers=3, seed=4)
+    train = _train_cams(scene, 24)
+    rows = np.flatnonzero(layer <= 1)
+    good = (scene.subset(rows), (-1.0, 2.0))           # a strong adjustment: fills the holes
+    bad = (scene.subset(rows), (-8.0, -6.0))           # nearly transparent
+    _, rep, levels = distill(scene, layer, cameras=train, steps=4, size=24, progress=False, max_fraction=1.0,
+                             per_level=True, starts={1: [bad, good]})
+    stage = {s["stage"]: s for s in rep.stages}
+    assert stage[2]["start"] == "above" and stage[1]["start"] == "given 2" and stage[1]["adjusted"]
+    got_rows, values, adj = levels[1]
+    assert np.array_equal(got_rows, rows) and adj == good[1]
+    assert levels[2][2] is None
+    # what level 1 shows is the trained values under the adjustment; closer than the stored ones
+    seen = _teacher(scene, train)
+    shown = adjusted(values, *adj)
+    assert _mse_of(shown, train, seen) < _mse_of(scene.subset(rows), train, seen)
+    # a wild learning rate makes every stage worse: each keeps its start
+    _, rep, levels = distill(scene, layer, cameras=train, steps=3, size=24, progress=False, max_fraction=1.0,
+                             per_level=True, lr_scale=1e4, starts={1: [good]})
+    for s in rep.stages:
+        if not s["kept"]:
+            i = s["stage"]
+            start = scene.subset(np.flatnonzero(layer <= i)) if i == 2 else None
+            if start is not None:
+                assert np.array_equal(levels[i][1].opacity, start.opacity)
+    assert not all(s["kept"] for s in rep.stages)
+
+
+def _mse_of(sub, cams, teacher):
+    g = GaussianTensors.from_scene(sub)
+    return float(np.mean([float((render_torch(g.means, g.log_scales, g.quats, g.opacity_logits, g.sh, c)["rgb"]
+                                 .detach().clamp(0, 1) - t).square().mean()) for c, t in zip(cams, teacher)]))
