@@ -222,7 +222,8 @@ def _finer(deltas, t, s: int, fitted, adj, stored, q, ustep, check, base: int, s
     cams, ref = check
 
     def cost(tk, k) -> tuple[float, int]:
-        values = with_values(stored, (q + tk * (1 << k)) * ustep)
+        values = stored.with_attributes((q + tk * (1 << k)) * ustep)
+        values.rotations = stored.rotations          # not corrected (FREEZE): as decoded
         shown = adjusted(values, *adj) if adj is not None else values
         mse = float(np.mean([np.mean((a - b) ** 2) for a, b in zip(ref, _renders(shown, cams))]))
         chans = np.flatnonzero(np.any(tk != 0, axis=0))
@@ -237,21 +238,6 @@ def _finer(deltas, t, s: int, fitted, adj, stored, q, ustep, check, base: int, s
             break
         t, s, mse, nbytes = tk, k, mk, bk
     return t, s
-
-
-def with_values(scene, m: np.ndarray):
-    """A copy of ``scene`` with its attributes (channels of spec 3.2, rotations excepted) from the
-    (n, C) matrix ``m``."""
-    from refcodec.format.channels import group_slices
-
-    out = scene.subset(slice(None))
-    m = m.astype(np.float32)
-    out.opacity = np.ascontiguousarray(m[:, 0])
-    for name, sl in group_slices(m.shape[1]):
-        if name in ("opacity", "rotations") or sl.stop <= sl.start:
-            continue
-        setattr(out, name, np.ascontiguousarray(m[:, sl]).reshape(getattr(scene, name).shape))
-    return out
 
 
 def level_starts(data: bytes, scene, layer: np.ndarray, user_cameras=None, max_fraction: float = MAX_FRACTION,

@@ -151,17 +151,6 @@ def _entropy_bits(q: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def _attribute_scene(scene, values: np.ndarray):
-    """A copy of ``scene`` with its attributes replaced by ``values`` (coding order, spec 3.2)."""
-    s = scene.subset(slice(None))
-    s.opacity = values[:, 0].astype(np.float32)
-    s.scales = values[:, 1:4].astype(np.float32)
-    s.rotations = values[:, 4:8].astype(np.float32)
-    s.sh_dc = values[:, 8:11].astype(np.float32)
-    s.sh_rest = values[:, 11:].astype(np.float32).reshape(s.sh_rest.shape)
-    return s
-
-
 def fit(scene, level: float, cameras=None) -> RDModel:
     """Fit the error and rate model of ``scene`` at quality ``level`` (module docstring)."""
     import time
@@ -213,7 +202,7 @@ def fit(scene, level: float, cameras=None) -> RDModel:
         if name == "rotations":
             n = np.linalg.norm(v[:, sl], axis=1, keepdims=True)
             v[:, sl] = np.where(n > 0, v[:, sl] / np.where(n > 0, n, 1.0), values[:, sl])
-        mse_of[name] = mse(_attribute_scene(scene, v))
+        mse_of[name] = mse(scene.with_attributes(v))
         fine = np.rint(values[:, sl] / (0.5 * s))
         rate[name] = float(sum(_entropy_bits(fine[:, c]) - _entropy_bits(qv[:, c]) for c in range(fine.shape[1])))
     return RDModel(level=float(level), mse=mse_of, rate=rate, render_s=time.perf_counter() - t0,

@@ -92,3 +92,13 @@ class Scene:
         """All float attributes as one (N, C) matrix in the channel order of spec 3.2."""
         fields = [name for name, _ in group_slices(0)]          # opacity first, a column of its own
         return np.concatenate([self.opacity[:, None]] + [getattr(self, f) for f in fields[1:]], axis=1)
+
+    def with_attributes(self, values: np.ndarray) -> "Scene":
+        """A copy with every attribute taken from the (N, C) matrix ``values`` (the inverse of
+        ``attribute_matrix``); positions and extra properties as they are."""
+        out = self.subset(slice(None))
+        values = np.asarray(values)
+        out.opacity = values[:, 0].astype(np.float32)
+        for name, sl in group_slices(values.shape[1])[1:]:
+            setattr(out, name, values[:, sl].astype(np.float32).reshape(getattr(self, name).shape))
+        return out

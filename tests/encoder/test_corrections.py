@@ -145,7 +145,7 @@ def test_a_level_distilled_under_its_adjustment_carries_it():
 def test_a_finer_shift_when_the_rule_rounds_the_changes_away():
     """spec A.8 (b): one channel moving far more than the others sets the rule's shift; the check
     makes it finer while a step finer gains more than its bytes cost at the given slope."""
-    from refcodec.encoder.corrections import FINER, _finer, with_values
+    from refcodec.encoder.corrections import FINER, _finer
 
     scene = make_scene(300, seed=6)
     cams = _views(scene, 32, 20.0, n=3)
@@ -156,12 +156,12 @@ def test_a_finer_shift_when_the_rule_rounds_the_changes_away():
     # the fitted values are the teacher's own; the stored ones are off by 100 unit steps in
     # opacity and about 5 in the colours
     target = scene.attribute_matrix().astype(np.float64)
-    fitted = with_values(scene, target)
+    fitted = scene.with_attributes(target)
     off = np.zeros_like(target)
     off[:, 0] = 1.0
     off[:, 8:11] = np.random.default_rng(0).normal(0, 0.05, (scene.n, 3))
     q = quantized(target - off, steps)
-    stored = with_values(scene, q * steps)
+    stored = scene.with_attributes(q * steps)
     live = np.zeros(C, bool)
     live[[0, 8, 9, 10]] = True
 

@@ -119,13 +119,24 @@ def test_a_stage_starts_from_the_better_start_and_keeps_it_when_training_makes_i
     # a wild learning rate makes every stage worse: each keeps its start
     _, rep, levels = distill(scene, layer, cameras=train, steps=3, size=24, progress=False, max_fraction=1.0,
                              per_level=True, lr_scale=1e4, starts={1: [good]})
-    for s in rep.stages:
-        if not s["kept"]:
-            i = s["stage"]
-            start = scene.subset(np.flatnonzero(layer <= i)) if i == 2 else None
-            if start is not None:
-                assert np.array_equal(levels[i][1].opacity, start.opacity)
+    stage = {s["stage"]: s for s in rep.stages}
+    if not stage[2]["kept"]:        # the top stage's start is the scene's own values
+        assert np.array_equal(levels[2][1].opacity, scene.subset(np.flatnonzero(layer <= 2)).opacity)
     assert not all(s["kept"] for s in rep.stages)
+
+
+def test_the_differentiable_adjustment_is_spec_8_6():
+    """distill._adjusted (torch, trained through) against the encoder's numpy form of spec 8.6."""
+    from refcodec.encoder.adjust import adjusted
+    from refcodec.encoder.layering.distill import PARAMS, _adjusted
+
+    scene = make_scene(200, seed=8)
+    scene.scales[:5] = scene.scales[:5, :1]               # equal smallest axes: the first one stays
+    g = GaussianTensors.from_scene(scene)
+    got = _adjusted(dict(zip(PARAMS, g.parameters())), (-3.0, 0.75))
+    want = adjusted(scene, -3.0, 0.75)
+    assert np.allclose(got["log_scales"].detach().numpy(), want.scales, atol=1e-6)
+    assert np.allclose(got["opacity_logits"].detach().numpy().reshape(-1), want.opacity, atol=1e-6)
 
 
 def _mse_of(sub, cams, teacher):
